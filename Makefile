@@ -1,0 +1,48 @@
+# orthgate: every entry point an operator or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+# Pulumi state stays on this machine unless the operator chooses otherwise.
+export PULUMI_BACKEND_URL ?= file://~
+
+.PHONY: help test lint system-packages venv preview up constraints clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+test: system-packages venv lint ## set up from scratch if needed, then lint and run every test
+	$(BIN)/pytest
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+system-packages: ## install the Debian packages the tests run for real (needs root or sudo)
+	scripts/install-system-packages
+
+venv: $(VENV)/.installed ## the virtualenv with pinned requirements
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "orthgate needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+preview: venv ## pulumi preview of STACK (default dev)
+	pulumi stack select --create $(STACK)
+	pulumi preview --stack $(STACK) --diff
+
+up: venv ## pulumi up of STACK (default dev), state in the local backend
+	pulumi stack select --create $(STACK)
+	pulumi up --stack $(STACK)
+
+constraints: venv ## re-pin every transitive dependency after changing requirements
+	{ echo "# Every package the venv holds, pinned, so a clean clone installs the same tree."; \
+	  echo "# Regenerate with: make constraints"; $(BIN)/pip freeze --exclude-editable; } > constraints.txt
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

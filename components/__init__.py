@@ -1,0 +1,1 @@
+"""orthgate: Orthanc on AWS with secure device connectivity, as Pulumi components."""

@@ -1,0 +1,71 @@
+"""Facts about the AWS account and region the stack deploys into, read once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    region: str
+    account_id: str
+    partition: str
+    dns_suffix: str
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account_id if account else ''}:{resource}"
+        )
+
+    def service_principal(self, service: str) -> str:
+        return f"{service}.{self.dns_suffix}"
+
+    def regional_service_principal(self, service: str) -> str:
+        return f"{service}.{self.region}.{self.dns_suffix}"
+
+    def endpoint_service_name(self, service: str) -> str:
+        return f"com.amazonaws.{self.region}.{service}"
+
+
+def partition_of(region: str) -> tuple[str, str]:
+    """The partition and its DNS suffix, from the region name alone."""
+    if region.startswith("cn-"):
+        return "aws-cn", "amazonaws.com.cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov", "amazonaws.com"
+    return "aws", "amazonaws.com"
+
+
+def lookup_aws_context() -> AwsContext:
+    """Region from `aws:region` (or the provider's own lookup), account from STS."""
+    region = pulumi.Config("aws").get("region")
+    if not region:
+        found = aws.get_region()
+        region = found.region or found.name
+    account_id = aws.get_caller_identity().account_id
+    partition, dns_suffix = partition_of(region)
+    return AwsContext(region, account_id, partition, dns_suffix)
+
+
+def lookup_zone_names(count: int) -> list[str]:
+    """The first ``count`` regular availability zones of the region, in name order.
+
+    Local Zones and Wavelength Zones are excluded; name order keeps the choice stable when
+    AWS opens a new zone (new zones get later letters).
+    """
+    zones = aws.get_availability_zones(
+        state="available",
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+    )
+    names = sorted(zones.names or [])
+    if len(names) < count:
+        raise pulumi.RunError(
+            f"orthgate:network.availabilityZones = {count}: the region offers only "
+            f"{len(names)} available zone(s) ({', '.join(names) or 'none'}); lower the count "
+            "or choose another aws:region"
+        )
+    return names[:count]

@@ -1,0 +1,16 @@
+"""The stack configuration: the public contract of `orthgate:*` keys."""
+
+from components.config.errors import ConfigError, Problem, key_path
+from components.config.network import NetworkSettings, SiteToSiteVpnSettings
+from components.config.settings import Settings, load_settings, parse_settings
+
+__all__ = [
+    "ConfigError",
+    "NetworkSettings",
+    "Problem",
+    "Settings",
+    "SiteToSiteVpnSettings",
+    "key_path",
+    "load_settings",
+    "parse_settings",
+]

@@ -1,0 +1,210 @@
+"""``orthgate:network``: the VPC, its subnets and the private paths into it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from components.config.base import Section
+from components.config.errors import Loc, Problem, key_path
+from components.config.types import (
+    RFC1918,
+    DnsLabel,
+    Ipv4Cidr,
+    LogRetentionDays,
+    Number,
+    PublicIpv4,
+    int_range,
+    one_of,
+)
+from components.network_layout import SUBNET_PREFIX_RANGE, LayoutError, plan_subnets
+
+# The virtual private gateway keeps AWS's default Amazon-side ASN; a customer gateway must
+# use a different one or BGP will not peer.
+AMAZON_SIDE_ASN = 64512
+
+# AWS allows ten site-to-site VPN connections per virtual private gateway.
+MAX_SITE_TO_SITE_VPNS = 10
+
+# Interface endpoint services an Orthanc deployment can use; a typo here would otherwise
+# only surface as a failed `pulumi up` minutes later. S3 is always a gateway endpoint.
+INTERFACE_ENDPOINT_SERVICES = frozenset(
+    {
+        "autoscaling", "cloudformation", "ebs", "ec2", "ec2messages", "ecr.api", "ecr.dkr",
+        "ecs", "ecs-agent", "ecs-telemetry", "elasticfilesystem", "elasticloadbalancing",
+        "events", "kms", "lambda", "logs", "monitoring", "rds", "secretsmanager", "sns",
+        "sqs", "ssm", "ssmmessages", "sts", "xray",
+    }
+)  # fmt: skip
+
+_DX_GATEWAY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# BGP ASNs nobody may use (RFC 6996, 7300, 5398, 6793) and those AWS reserves in some regions.
+_RESERVED_ASNS = ((0, 0), (7224, 7224), (9059, 9059), (10124, 10124), (17943, 17943),
+                  (23456, 23456), (64496, 64511), (65535, 65551), (65552, 131071),
+                  (4294967295, 4294967295))  # fmt: skip
+
+
+def _check_vpc_cidr(network: IPv4Network) -> IPv4Network:
+    if not any(network.subnet_of(private) for private in RFC1918):
+        raise ValueError(
+            "must be a private (RFC 1918) range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        )
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError("must have a prefix from /16 to /24 (AWS VPC sizes)")
+    return network
+
+
+def _check_on_prem_cidr(network: IPv4Network) -> IPv4Network:
+    if network.prefixlen < 8:
+        raise ValueError(
+            "is too broad: an on-premises range must be /8 or longer (it becomes a route "
+            "and a source allowed to send plaintext DICOM)"
+        )
+    if network.is_link_local or network.is_multicast or network.is_loopback:
+        raise ValueError("is a link-local, multicast or loopback range, not a site's network")
+    return network
+
+
+def _check_bgp_asn(asn: int) -> int:
+    if asn == AMAZON_SIDE_ASN:
+        raise ValueError(
+            f"is the Amazon-side ASN of the virtual private gateway ({AMAZON_SIDE_ASN}); "
+            "the customer gateway needs a different one, e.g. 65000"
+        )
+    for low, high in _RESERVED_ASNS:
+        if low <= asn <= high:
+            raise ValueError(
+                "is a reserved ASN; use a private ASN (64512-65534 or 4200000000-4294967294) "
+                "or a public ASN your organisation owns"
+            )
+    if not 1 <= asn <= 4294967294:
+        raise ValueError("must be a BGP ASN from 1 to 4294967294")
+    return asn
+
+
+def _check_dx_gateway_id(value: str) -> str:
+    if not _DX_GATEWAY_ID.fullmatch(value):
+        raise ValueError(
+            "must be a Direct Connect gateway id, a UUID like "
+            "5f294f92-bafb-4011-916d-9b0bexample (see `aws directconnect "
+            "describe-direct-connect-gateways`)"
+        )
+    return value
+
+
+def _check_endpoint_service(value: str) -> str:
+    if value == "s3":
+        raise ValueError("is always present as a gateway endpoint; remove it from this list")
+    if value not in INTERFACE_ENDPOINT_SERVICES:
+        known = ", ".join(sorted(INTERFACE_ENDPOINT_SERVICES))
+        raise ValueError(f"is not an interface endpoint service orthgate knows ({known})")
+    return value
+
+
+VpcCidr = Annotated[Ipv4Cidr, AfterValidator(_check_vpc_cidr)]
+OnPremCidr = Annotated[Ipv4Cidr, AfterValidator(_check_on_prem_cidr)]
+SubnetPrefix = Annotated[Number, int_range(*SUBNET_PREFIX_RANGE, "a subnet prefix length")]
+EndpointService = Annotated[str, Field(strict=True), AfterValidator(_check_endpoint_service)]
+
+
+class SiteToSiteVpnSettings(Section):
+    """One IPsec site-to-site VPN to an on-premises customer gateway."""
+
+    name: DnsLabel
+    customer_gateway_ip: PublicIpv4
+    bgp_asn: Annotated[Number, AfterValidator(_check_bgp_asn)] = 65000
+    on_prem_cidrs: Annotated[list[OnPremCidr], Field(min_length=1)]
+    static_routes_only: bool = False
+
+
+class NetworkSettings(Section):
+    vpc_cidr: VpcCidr
+    availability_zones: Annotated[Number, one_of((2, 3), "the number of availability zones")] = 2
+    public_subnet_prefix: SubnetPrefix = 24
+    private_subnet_prefix: SubnetPrefix = 22
+    nat_gateways: Literal["none", "single", "perAz"] = "none"
+    interface_endpoints: list[EndpointService] = []
+    flow_log_retention_days: LogRetentionDays = 365
+    site_to_site_vpns: Annotated[
+        list[SiteToSiteVpnSettings], Field(max_length=MAX_SITE_TO_SITE_VPNS)
+    ] = []
+    direct_connect_gateway_id: (
+        Annotated[str, Field(strict=True), AfterValidator(_check_dx_gateway_id)] | None
+    ) = None
+    direct_connect_on_prem_cidrs: list[OnPremCidr] = []
+
+    @property
+    def private_path_cidrs(self) -> list[IPv4Network]:
+        """On-premises ranges that reach the VPC privately (site-to-site VPN, Direct Connect)."""
+        cidrs = {c for vpn in self.site_to_site_vpns for c in vpn.on_prem_cidrs}
+        cidrs.update(self.direct_connect_on_prem_cidrs)
+        return sorted(cidrs)
+
+    @property
+    def needs_vpn_gateway(self) -> bool:
+        return bool(self.site_to_site_vpns or self.direct_connect_gateway_id)
+
+    def problems(self, at: Loc) -> Iterator[Problem]:
+        """Rules that involve more than one key; field rules have already passed."""
+        try:
+            plan_subnets(
+                self.vpc_cidr,
+                self.availability_zones,
+                self.public_subnet_prefix,
+                self.private_subnet_prefix,
+            )
+        except LayoutError as error:
+            yield Problem((*at, "vpcCidr"), str(error), str(self.vpc_cidr))
+
+        yield from _duplicates((*at, "interfaceEndpoints"), self.interface_endpoints)
+        vpns = (*at, "siteToSiteVpns")
+        yield from _duplicates(vpns, [v.name for v in self.site_to_site_vpns], "name")
+        yield from _duplicates(
+            vpns, [str(v.customer_gateway_ip) for v in self.site_to_site_vpns], "customerGatewayIp"
+        )
+
+        if self.direct_connect_gateway_id and not self.direct_connect_on_prem_cidrs:
+            yield Problem(
+                (*at, "directConnectOnPremCidrs"),
+                "list the on-premises ranges that reach the VPC over Direct Connect: they are "
+                "the sources allowed to send plaintext DICOM",
+                [],
+            )
+        if self.direct_connect_on_prem_cidrs and not self.direct_connect_gateway_id:
+            yield Problem(
+                (*at, "directConnectOnPremCidrs"),
+                "only has a meaning with directConnectGatewayId set",
+                [str(c) for c in self.direct_connect_on_prem_cidrs],
+            )
+
+        seen: list[tuple[Loc, IPv4Network]] = []
+        labelled = [
+            ((*vpns, i, "onPremCidrs", j), cidr)
+            for i, vpn in enumerate(self.site_to_site_vpns)
+            for j, cidr in enumerate(vpn.on_prem_cidrs)
+        ] + [
+            ((*at, "directConnectOnPremCidrs", j), cidr)
+            for j, cidr in enumerate(self.direct_connect_on_prem_cidrs)
+        ]
+        for loc, cidr in labelled:
+            if cidr.overlaps(self.vpc_cidr):
+                yield Problem(loc, f"overlaps the VPC {self.vpc_cidr}", str(cidr))
+            for other_loc, other in seen:
+                if cidr.overlaps(other):
+                    yield Problem(loc, f"overlaps {other} at {key_path(other_loc)}", str(cidr))
+            seen.append((loc, cidr))
+
+
+def _duplicates(at: Loc, values: list[str], field: str | None = None) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            loc = at + (index,) + ((field,) if field else ())
+            yield Problem(loc, f"duplicates entry [{first[value]}]; each must be unique", value)
+        else:
+            first[value] = index

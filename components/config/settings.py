@@ -1,0 +1,166 @@
+"""The whole stack configuration: every ``orthgate:*`` key, validated in one place.
+
+``parse_settings`` is a pure function of the raw key values, so it is tested without Pulumi;
+``load_settings`` reads them from the running Pulumi program. Either validates everything
+before a single resource is declared and reports all problems at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from components.config.base import Section
+from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
+from components.config.network import NetworkSettings
+
+Environment = Literal["dev", "tst", "stg", "prd"]
+
+
+class Settings(Section):
+    """One stack's configuration. Each field is one top-level ``orthgate:<key>``."""
+
+    environment: Environment
+    network: NetworkSettings
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prd"
+
+    def problems(self) -> Iterator[Problem]:
+        """Rules across keys; each section checks its own, then rules between sections."""
+        yield from self.network.problems(("network",))
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate raw values (top-level key without namespace -> decoded value).
+
+    Raises ``ConfigError`` listing every problem. Cross-key rules run once every key is
+    individually valid, since they need the parsed values.
+    """
+    try:
+        settings = Settings.model_validate(dict(raw))
+    except ValidationError as error:
+        raise_if_any(_problem_from(detail) for detail in error.errors())
+        raise  # pragma: no cover - pydantic never raises without errors
+    raise_if_any(settings.problems())
+    return settings
+
+
+def load_settings(config: pulumi.Config | None = None) -> Settings:
+    """Read every ``orthgate:*`` key of the running stack and validate it."""
+    config = config or pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key in _stack_keys():
+        try:
+            value = config.get_object(key) if _is_structured(key) else config.get(key)
+        except pulumi.config.ConfigTypeError as error:
+            if _field_by_alias(Settings, key) is None:
+                value = config.get(key)  # unknown and not JSON: refused below as unknown
+            else:
+                problems.append(Problem((key,), f"is not a valid object: {error.__cause__}"))
+                continue
+        if value is not None:
+            raw[key] = value
+    try:
+        settings = parse_settings(raw)
+    except ConfigError as error:
+        unreadable = {problem.loc for problem in problems}
+        problems += [p for p in error.problems if p.loc not in unreadable]
+        raise ConfigError(problems) from None
+    raise_if_any(problems)
+    return settings
+
+
+def _stack_keys() -> list[str]:
+    """Every ``orthgate:`` key the stack sets, plus the known ones (to report them missing)."""
+    # The SDK keeps the whole configuration in this map; pulumi.Config has no way to list
+    # keys, and an unknown key must be refused, not ignored.
+    from pulumi.runtime import config as runtime_config
+
+    given = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    prefix = f"{NAMESPACE}:"
+    keys = {key[len(prefix) :] for key in given if key.startswith(prefix)}
+    return sorted(keys | {field.alias or name for name, field in Settings.model_fields.items()})
+
+
+def _is_structured(key: str) -> bool:
+    model_field = _field_by_alias(Settings, key)
+    if model_field is None:
+        return True  # unknown key: decode it so the refusal shows the value as written
+    annotation = _unwrap(model_field.annotation)
+    return typing.get_origin(annotation) in (list, dict) or _is_model(annotation)
+
+
+def _problem_from(detail: ErrorDetails) -> Problem:
+    loc: Loc = tuple(detail["loc"])
+    kind = detail["type"]
+    if kind == "missing":
+        return Problem(loc, "is required")
+    if kind == "extra_forbidden":
+        return Problem(loc, _unknown_key_rule(loc), detail["input"])
+    if kind == "value_error":
+        rule = str(detail.get("ctx", {}).get("error", detail["msg"]))
+    else:
+        rule = detail["msg"]
+        if rule.startswith("Input should be"):
+            rule = "must be" + rule[len("Input should be") :]
+    return Problem(loc, rule, detail["input"])
+
+
+def _unknown_key_rule(loc: Loc) -> str:
+    allowed = _allowed_keys(loc[:-1])
+    rule = "is not a known key"
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        rule += f"; did you mean {close[0]}?"
+    if allowed:
+        rule += f" (known here: {', '.join(allowed)})"
+    return rule
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The keys the object at ``loc`` accepts, found by walking the model's annotations."""
+    current: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            args = typing.get_args(_unwrap(current))
+            current = args[0] if args else None
+        else:
+            model_field = _field_by_alias(current, part) if _is_model(current) else None
+            current = model_field.annotation if model_field else None
+        current = _unwrap(current)
+    if not _is_model(current):
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _field_by_alias(model: type[BaseModel], alias: str):  # noqa: ANN202 - pydantic FieldInfo
+    for name, model_field in model.model_fields.items():
+        if (model_field.alias or name) == alias:
+            return model_field
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the type that holds the structure."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, type(int | None)):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

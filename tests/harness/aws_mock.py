@@ -1,0 +1,344 @@
+"""What AWS would compute for the resources and lookups orthgate declares.
+
+Echoing inputs back is not enough: downstream resources read computed outputs (``arn``,
+``allocationId``, tunnel addresses...) and silently lose them when a mock leaves them out.
+Every value here is shaped like the real one and derived from the logical name, so two
+runs of the same program give the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import string
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "eu-central-1"
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def aws_id(prefix: str, *parts: str) -> str:
+    """An EC2-style id: prefix and 17 hex digits."""
+    return f"{prefix}-{digest(prefix, *parts)[:17]}"
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.UUID(digest(*parts)[:32]))
+
+
+def _public_ip(*parts: str) -> str:
+    # Inside an AWS-owned block (3.64.0.0/12, eu-central-1); never a documentation range,
+    # so tests cannot confuse an AWS-side address with a site's configured one.
+    offset = int(digest("ip", *parts)[:8], 16) % (2**20 - 2) + 1
+    return str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("3.64.0.0")) + offset))
+
+
+def _preshared_key(*parts: str) -> str:
+    # AWS's rules: 8-64 characters of letters, digits, '.' and '_', not starting with 0.
+    alphabet = string.ascii_letters + string.digits + "._"
+    raw = bytes.fromhex(digest("psk", *parts))
+    key = "".join(alphabet[b % len(alphabet)] for b in raw)[:32]
+    return "A" + key[1:] if key[0] == "0" else key
+
+
+class AwsMock:
+    """Computed outputs per resource type and results per data-source lookup."""
+
+    def __init__(self, region: str = DEFAULT_REGION, zone_count: int = 3) -> None:
+        self.region = region
+        self.zone_names = [f"{region}{letter}" for letter in "abcdef"[:zone_count]]
+        self._computed: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
+            "aws:ec2/vpc:Vpc": self._vpc,
+            "aws:ec2/subnet:Subnet": self._subnet,
+            "aws:ec2/internetGateway:InternetGateway": self._simple("igw", "internet-gateway"),
+            "aws:ec2/routeTable:RouteTable": self._simple("rtb", "route-table"),
+            "aws:ec2/route:Route": self._route,
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": self._plain("rtbassoc"),
+            "aws:ec2/eip:Eip": self._eip,
+            "aws:ec2/natGateway:NatGateway": self._nat_gateway,
+            "aws:ec2/vpcEndpoint:VpcEndpoint": self._vpc_endpoint,
+            "aws:ec2/securityGroup:SecurityGroup": self._security_group,
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": self._default_security_group,
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": self._sg_rule,
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": self._sg_rule,
+            "aws:ec2/flowLog:FlowLog": self._simple("fl", "vpc-flow-log"),
+            "aws:ec2/customerGateway:CustomerGateway": self._simple("cgw", "customer-gateway"),
+            "aws:ec2/vpnGateway:VpnGateway": self._simple("vgw", "vpn-gateway"),
+            "aws:ec2/vpnConnection:VpnConnection": self._vpn_connection,
+            "aws:ec2/vpnConnectionRoute:VpnConnectionRoute": self._vpn_route,
+            "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation": self._propagation,
+            "aws:directconnect/gatewayAssociation:GatewayAssociation": self._dx_association,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:kms/alias:Alias": self._kms_alias,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:iam/role:Role": self._iam_role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+        }
+        self._calls: dict[str, Callable[[dict], dict]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
+            "aws:index/getRegion:getRegion": self._get_region,
+            "aws:index/getCallerIdentity:getCallerIdentity": self._caller_identity,
+            "aws:index/getPartition:getPartition": self._partition,
+        }
+
+    # --- entry points ------------------------------------------------------------------------
+
+    def handles(self, type_token: str) -> bool:
+        return type_token in self._computed
+
+    def new_resource(self, type_token: str, name: str, inputs: dict) -> tuple[str, dict]:
+        resource_id, computed = self._computed[type_token](name, inputs)
+        return resource_id, {**inputs, **computed}
+
+    def call(self, token: str, args: dict) -> dict:
+        if token not in self._calls:
+            # An unknown lookup must fail the test, not return an empty result the program
+            # would then misread.
+            raise NotImplementedError(f"the AWS mock has no lookup {token}")
+        return self._calls[token](args)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"
+
+    def _simple(self, prefix: str, arn_type: str) -> Callable[[str, dict], tuple[str, dict]]:
+        def computed(name: str, inputs: dict) -> tuple[str, dict]:
+            resource_id = aws_id(prefix, name)
+            return resource_id, {"arn": self.arn("ec2", f"{arn_type}/{resource_id}")}
+
+        return computed
+
+    def _plain(self, prefix: str) -> Callable[[str, dict], tuple[str, dict]]:
+        return lambda name, inputs: (aws_id(prefix, name), {})
+
+    # --- EC2 networking ----------------------------------------------------------------------
+
+    def _vpc(self, name: str, inputs: dict) -> tuple[str, dict]:
+        vpc_id = aws_id("vpc", name)
+        return vpc_id, {
+            "arn": self.arn("ec2", f"vpc/{vpc_id}"),
+            "defaultSecurityGroupId": aws_id("sg", name, "default"),
+            "defaultNetworkAclId": aws_id("acl", name, "default"),
+            "defaultRouteTableId": aws_id("rtb", name, "main"),
+            "mainRouteTableId": aws_id("rtb", name, "main"),
+            "dhcpOptionsId": aws_id("dopt", name),
+            "ownerId": ACCOUNT_ID,
+            "instanceTenancy": inputs.get("instanceTenancy", "default"),
+        }
+
+    def _subnet(self, name: str, inputs: dict) -> tuple[str, dict]:
+        subnet_id = aws_id("subnet", name)
+        zone = inputs.get("availabilityZone", self.zone_names[0])
+        zone_index = "abcdef".index(zone[-1]) + 1 if zone[-1] in "abcdef" else 1
+        return subnet_id, {
+            "arn": self.arn("ec2", f"subnet/{subnet_id}"),
+            "availabilityZoneId": f"euc1-az{zone_index}",
+            "ownerId": ACCOUNT_ID,
+            "mapPublicIpOnLaunch": inputs.get("mapPublicIpOnLaunch", False),
+        }
+
+    def _route(self, name: str, inputs: dict) -> tuple[str, dict]:
+        table = inputs.get("routeTableId", "rtb-unknown")
+        destination = inputs.get("destinationCidrBlock", "0.0.0.0/0")
+        return f"r-{table}{digest(destination)[:10]}", {"state": "active", "origin": "CreateRoute"}
+
+    def _eip(self, name: str, inputs: dict) -> tuple[str, dict]:
+        allocation = aws_id("eipalloc", name)
+        address = _public_ip(name)
+        dashed = address.replace(".", "-")
+        return allocation, {
+            "allocationId": allocation,
+            "publicIp": address,
+            "publicDns": f"ec2-{dashed}.{self.region}.compute.amazonaws.com",
+            "domain": inputs.get("domain", "vpc"),
+            "arn": self.arn("ec2", f"elastic-ip/{allocation}"),
+        }
+
+    def _nat_gateway(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return aws_id("nat", name), {
+            "publicIp": _public_ip(name, "nat"),
+            "networkInterfaceId": aws_id("eni", name),
+            "privateIp": "10.255.255.10",
+        }
+
+    def _vpc_endpoint(self, name: str, inputs: dict) -> tuple[str, dict]:
+        endpoint_id = aws_id("vpce", name)
+        service = inputs.get("serviceName", "")
+        outputs: dict[str, Any] = {
+            "arn": self.arn("ec2", f"vpc-endpoint/{endpoint_id}"),
+            "state": "available",
+            "ownerId": ACCOUNT_ID,
+        }
+        if inputs.get("vpcEndpointType") == "Gateway":
+            outputs["prefixListId"] = aws_id("pl", service)[:11]
+        else:
+            short = service.rsplit(".", 1)[-1]
+            outputs["dnsEntries"] = [
+                {
+                    "dnsName": f"{endpoint_id}.{short}.{self.region}.vpce.amazonaws.com",
+                    "hostedZoneId": "Z273ZU8SZ5RJPC",
+                }
+            ]
+            outputs["networkInterfaceIds"] = [
+                aws_id("eni", name, str(i)) for i, _ in enumerate(inputs.get("subnetIds", []))
+            ]
+        return endpoint_id, outputs
+
+    def _security_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        group_id = aws_id("sg", name)
+        return group_id, {
+            "arn": self.arn("ec2", f"security-group/{group_id}"),
+            "ownerId": ACCOUNT_ID,
+            # The provider auto-names a group that has no name of its own.
+            "name": inputs.get("name") or f"{name}-{digest(name)[:7]}",
+            "ingress": inputs.get("ingress", []),
+            "egress": inputs.get("egress", []),
+        }
+
+    def _default_security_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        group_id = aws_id("sg", name, "default")
+        return group_id, {
+            "arn": self.arn("ec2", f"security-group/{group_id}"),
+            "ownerId": ACCOUNT_ID,
+            "name": "default",
+            "ingress": inputs.get("ingress", []),
+            "egress": inputs.get("egress", []),
+        }
+
+    def _sg_rule(self, name: str, inputs: dict) -> tuple[str, dict]:
+        rule_id = aws_id("sgr", name)
+        return rule_id, {
+            "arn": self.arn("ec2", f"security-group-rule/{rule_id}"),
+            "securityGroupRuleId": rule_id,
+        }
+
+    # --- VPN and Direct Connect ------------------------------------------------------------
+
+    def _vpn_connection(self, name: str, inputs: dict) -> tuple[str, dict]:
+        vpn_id = aws_id("vpn", name)
+        block = int(digest("inside", name)[:4], 16) % 16000 * 4
+        inside = [
+            ipaddress.IPv4Network((int(ipaddress.IPv4Address("169.254.0.0")) + block + 4 * t, 30))
+            for t in (0, 1)
+        ]
+        outputs: dict[str, Any] = {
+            "arn": self.arn("ec2", f"vpn-connection/{vpn_id}"),
+            "customerGatewayConfiguration": (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<vpn_connection id="{vpn_id}">'
+                "<customer_gateway_id>"
+                f"{inputs.get('customerGatewayId', '')}</customer_gateway_id>"
+                "</vpn_connection>"
+            ),
+            "transitGatewayAttachmentId": "",
+            "routes": [],
+            "vgwTelemetries": [],
+        }
+        for t, network in enumerate(inside, start=1):
+            hosts = list(network.hosts())
+            outputs.update(
+                {
+                    f"tunnel{t}Address": _public_ip(name, f"tunnel{t}"),
+                    f"tunnel{t}InsideCidr": inputs.get(f"tunnel{t}InsideCidr", str(network)),
+                    f"tunnel{t}VgwInsideAddress": str(hosts[0]),
+                    f"tunnel{t}CgwInsideAddress": str(hosts[1]),
+                    f"tunnel{t}BgpAsn": "64512",
+                    f"tunnel{t}BgpHoldtime": 30,
+                    f"tunnel{t}PresharedKey": inputs.get(f"tunnel{t}PresharedKey")
+                    or _preshared_key(name, str(t)),
+                }
+            )
+        return vpn_id, outputs
+
+    def _vpn_route(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return f"{inputs.get('destinationCidrBlock')}:{inputs.get('vpnConnectionId')}", {}
+
+    def _propagation(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return f"{inputs.get('vpnGatewayId')}_{inputs.get('routeTableId')}", {}
+
+    def _dx_association(self, name: str, inputs: dict) -> tuple[str, dict]:
+        association = _uuid("dx", name)
+        return f"ga-{inputs.get('dxGatewayId')}{inputs.get('associatedGatewayId')}", {
+            "dxGatewayAssociationId": association,
+            "associatedGatewayType": "virtualPrivateGateway",
+            "associatedGatewayOwnerAccountId": ACCOUNT_ID,
+            "dxGatewayOwnerAccountId": ACCOUNT_ID,
+        }
+
+    # --- KMS, logs, IAM ----------------------------------------------------------------------
+
+    def _kms_key(self, name: str, inputs: dict) -> tuple[str, dict]:
+        key_id = _uuid("kms", name)
+        return key_id, {
+            "keyId": key_id,
+            "arn": self.arn("kms", f"key/{key_id}"),
+            "keyUsage": inputs.get("keyUsage", "ENCRYPT_DECRYPT"),
+            "customerMasterKeySpec": "SYMMETRIC_DEFAULT",
+            "isEnabled": True,
+        }
+
+    def _kms_alias(self, name: str, inputs: dict) -> tuple[str, dict]:
+        alias = inputs.get("name") or f"alias/{name}"
+        return alias, {
+            "arn": self.arn("kms", alias),
+            "targetKeyArn": self.arn("kms", f"key/{inputs.get('targetKeyId', '')}"),
+        }
+
+    def _log_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        log_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return log_name, {"name": log_name, "arn": self.arn("logs", f"log-group:{log_name}")}
+
+    def _iam_role(self, name: str, inputs: dict) -> tuple[str, dict]:
+        role_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return role_name, {
+            "name": role_name,
+            "arn": self.arn("iam", f"role/{role_name}", region=False),
+            "uniqueId": "AROA" + digest("role", name)[:17].upper(),
+            "createDate": "2026-11-28T06:00:00Z",
+        }
+
+    def _role_policy(self, name: str, inputs: dict) -> tuple[str, dict]:
+        policy_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return f"{inputs.get('role')}:{policy_name}", {"name": policy_name}
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def _zones(self, args: dict) -> dict:
+        return {
+            "id": self.region,
+            "names": list(self.zone_names),
+            "zoneIds": [f"euc1-az{i + 1}" for i in range(len(self.zone_names))],
+            "groupNames": [self.region] * len(self.zone_names),
+            "state": args.get("state"),
+        }
+
+    def _get_region(self, args: dict) -> dict:
+        return {
+            "id": self.region,
+            "name": self.region,
+            "region": self.region,
+            "endpoint": f"ec2.{self.region}.amazonaws.com",
+            "description": self.region,
+        }
+
+    def _caller_identity(self, args: dict) -> dict:
+        return {
+            "id": ACCOUNT_ID,
+            "accountId": ACCOUNT_ID,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/orthgate-ci",
+            "userId": "AIDAORTHGATEEXAMPLE",
+        }
+
+    def _partition(self, args: dict) -> dict:
+        return {
+            "id": "aws",
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws",
+        }

@@ -1,0 +1,182 @@
+"""Run the orthgate program in-process under Pulumi mocks and capture what it declared.
+
+``evaluate(config)`` plays the part of ``pulumi up`` without the CLI: it sets the stack
+configuration the way the CLI passes it (objects as JSON strings), runs the program with
+``preview=False`` (so every ``apply`` runs on real values), waits for every registration
+and returns the declared resources and the resolved stack outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.harness.aws_mock import DEFAULT_REGION, AwsMock
+from tests.harness.tls_mock import TLS_TYPES, new_tls_resource
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STACKS_DIR = PROJECT_ROOT / "stacks"
+
+
+@dataclass
+class Declared:
+    """One resource the program registered: its inputs as declared, outputs as mocked."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    id: str | None
+    urn: str = ""
+
+    @property
+    def parent_types(self) -> list[str]:
+        """Types of the ancestors, outermost first, read off the URN's qualified type."""
+        qualified = self.urn.split("::")[2] if self.urn else ""
+        return qualified.split("$")[:-1]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, aws: AwsMock) -> None:
+        self.aws = aws
+        self.declared: list[Declared] = []
+        self.calls: list[tuple[str, dict]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        inputs = dict(args.inputs)
+        if args.typ in TLS_TYPES:
+            resource_id, outputs = new_tls_resource(args.typ, args.name, inputs)
+        elif self.aws.handles(args.typ):
+            resource_id, outputs = self.aws.new_resource(args.typ, args.name, inputs)
+        elif not args.custom:
+            resource_id, outputs = None, inputs  # component resources have no provider
+        else:
+            raise NotImplementedError(
+                f"no mock for {args.typ}: add its computed outputs to tests/harness"
+            )
+        self.declared.append(Declared(args.typ, args.name, inputs, outputs, resource_id))
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        self.calls.append((args.token, dict(args.args)))
+        return self.aws.call(args.token, dict(args.args))
+
+
+class RecordingMonitor(MockMonitor):
+    """Also keeps what each component passed to ``register_outputs``."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResourceOutputs(self, request):  # the gRPC method name
+        self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class Evaluation:
+    resources: list[Declared]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    calls: list[tuple[str, dict]]
+    registered_outputs: dict[str, dict[str, Any]]
+
+    def component_outputs(self, type_token: str, name: str) -> dict[str, Any]:
+        """What the component of that type and name passed to ``register_outputs``."""
+        for urn, outputs in self.registered_outputs.items():
+            if urn.endswith(f"{type_token}::{name}"):
+                return outputs
+        raise AssertionError(f"{type_token} {name} registered no outputs")
+
+    def of_type(self, type_token: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> Declared:
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Declared:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def by_id(self, resource_id: str) -> Declared:
+        found = [r for r in self.resources if r.id == resource_id and r.type != "component"]
+        assert len(found) == 1, f"expected one resource with id {resource_id}"
+        return found[0]
+
+
+def cli_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """Config as the Pulumi CLI hands it to a program: strings, objects JSON-encoded."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()
+    }
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` block of a ``stacks/Pulumi.<stack>.yaml`` file."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def shipped_stacks() -> list[Path]:
+    return sorted(STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def run_main() -> None:
+    """Run ``__main__.py`` exactly as the Pulumi language host would."""
+    runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+
+
+def evaluate(
+    config: Mapping[str, Any],
+    *,
+    stack: str = "test",
+    region: str | None = None,
+    zone_count: int = 3,
+    program: Callable[[], None] | None = None,
+    mocks: RecordingMocks | None = None,
+) -> Evaluation:
+    """Run ``program`` (default: the project's ``__main__.py``) against mocked AWS and TLS."""
+    region = region or str(config.get("aws:region", DEFAULT_REGION))
+    mocks = mocks or RecordingMocks(AwsMock(region=region, zone_count=zone_count))
+    monitor = RecordingMonitor(mocks)
+    runtime_settings.ROOT.set(None)  # a fresh root stack, so exports do not leak between runs
+    pulumi.runtime.set_mocks(mocks, project="orthgate", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(cli_config(config))
+
+    @pulumi.runtime.test
+    def run() -> None:
+        (program or run_main)()
+
+    run()
+
+    root = runtime_settings.get_root_resource()
+    exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+    outputs, secrets = {}, set()
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        outputs[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secrets.add(key)
+
+    urns = {}
+    for registration in monitor.get_registered_resources().values():
+        qualified = registration.urn.split("::")
+        urns[(qualified[2].split("$")[-1], qualified[3])] = registration.urn
+    for declared in mocks.declared:
+        declared.urn = urns.get((declared.type, declared.name), "")
+    return Evaluation(mocks.declared, outputs, secrets, mocks.calls, monitor.registered_outputs)

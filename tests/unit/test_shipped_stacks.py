@@ -1,0 +1,73 @@
+"""Every stacks/Pulumi.*.yaml evaluates end to end through __main__.py under the mocks."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+import pytest
+
+from components.config import parse_settings
+from tests.harness.pulumi_run import evaluate, read_stack_file, shipped_stacks
+
+STACK_FILES = shipped_stacks()
+
+
+def stack_name(path) -> str:
+    return path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def test_the_documented_stacks_are_shipped():
+    assert {stack_name(p) for p in STACK_FILES} >= {"dev", "prod"}
+
+
+@pytest.fixture(scope="module", params=STACK_FILES, ids=stack_name)
+def shipped(request):
+    config = read_stack_file(request.param)
+    return config, evaluate(config, stack=stack_name(request.param))
+
+
+def test_the_stack_evaluates_to_one_secure_network(shipped):
+    config, evaluation = shipped
+    assert len(evaluation.of_type("orthgate:network:SecureNetwork")) == 1
+    [vpc] = evaluation.of_type("aws:ec2/vpc:Vpc")
+    vpc_cidr = IPv4Network(vpc.inputs["cidrBlock"])
+    assert str(vpc_cidr) == config["orthgate:network"]["vpcCidr"]
+
+    subnets = evaluation.of_type("aws:ec2/subnet:Subnet")
+    assert len({s.inputs["availabilityZone"] for s in subnets}) >= 2
+    networks = [IPv4Network(s.inputs["cidrBlock"]) for s in subnets]
+    assert all(n.subnet_of(vpc_cidr) for n in networks)
+    assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+    private = [s for s in subnets if s.inputs["tags"]["orthgate:tier"] == "private"]
+    assert private
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in private)
+
+    assert len(evaluation.of_type("aws:ec2/flowLog:FlowLog")) == 1
+    [default_sg] = evaluation.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert not default_sg.inputs.get("ingress")
+    assert not default_sg.inputs.get("egress")
+    assert evaluation.outputs["environment"] == config["orthgate:environment"]
+
+
+def test_dev_is_the_cheapest_useful_network():
+    config = read_stack_file(next(p for p in STACK_FILES if stack_name(p) == "dev"))
+    network = parse_settings(
+        {"environment": config["orthgate:environment"], "network": config["orthgate:network"]}
+    ).network
+    assert network.availability_zones == 2
+    assert network.nat_gateways == "none"
+    assert network.interface_endpoints == []
+
+
+def test_prod_is_production_with_endpoints_and_a_documented_site_to_site_vpn():
+    config = read_stack_file(next(p for p in STACK_FILES if stack_name(p) == "prod"))
+    settings = parse_settings(
+        {"environment": config["orthgate:environment"], "network": config["orthgate:network"]}
+    )
+    assert settings.is_production
+    assert {"ssm", "ssmmessages", "ec2messages", "kms", "secretsmanager", "logs"} <= set(
+        settings.network.interface_endpoints
+    )
+    [vpn] = settings.network.site_to_site_vpns
+    documentation = [IPv4Network("203.0.113.0/24"), IPv4Network("198.51.100.0/24")]
+    assert any(vpn.customer_gateway_ip in n for n in documentation)
