@@ -23,7 +23,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
 from tests.harness.aws_mock import DEFAULT_REGION, AwsMock
-from tests.harness.tls_mock import TLS_TYPES, new_tls_resource
+from tests.harness.tls_mock import TLS_TYPES, new_tls_resource, unwrap_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -65,7 +65,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
             raise NotImplementedError(
                 f"no mock for {args.typ}: add its computed outputs to tests/harness"
             )
-        self.declared.append(Declared(args.typ, args.name, inputs, outputs, resource_id))
+        # Tests read plain values; the runtime gets the secret markers back.
+        self.declared.append(
+            Declared(
+                args.typ,
+                args.name,
+                unwrap_secrets(inputs),
+                unwrap_secrets(outputs),
+                resource_id,
+            )
+        )
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

@@ -251,9 +251,8 @@ def test_the_log_key_lets_cloudwatch_use_it_only_for_this_stacks_network_groups(
     policy = json.loads(dev.one("aws:kms/key:Key").inputs["policy"])
     [logs] = [s for s in policy["Statement"] if s["Principal"].get("Service")]
     assert logs["Principal"]["Service"] == "logs.eu-central-1.amazonaws.com"
-    assert logs["Condition"]["ArnLike"] == {
-        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-central-1:123456789012:log-group:/orthgate/test/network/*"
-    }
+    groups = "arn:aws:logs:eu-central-1:123456789012:log-group:/orthgate/test/network/*"
+    assert logs["Condition"]["ArnLike"] == {"kms:EncryptionContext:aws:logs:arn": groups}
     group = dev.named("network-flow-logs").inputs["name"]
     assert group.startswith("/orthgate/test/network/")
 
