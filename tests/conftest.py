@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.harness.pulumi_run import Evaluation, evaluate
+from tests.harness.pulumi_run import Evaluation, RecordingMocks, evaluate
+
+# The mocks every test runs the program against (AWS outputs and real pulumi-tls crypto).
+OrthgateMocks = RecordingMocks
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
