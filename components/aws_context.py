@@ -69,3 +69,27 @@ def lookup_zone_names(count: int) -> list[str]:
             "or choose another aws:region"
         )
     return names[:count]
+
+
+def lookup_architecture(instance_type: str) -> str:
+    """``x86_64`` or ``arm64``, as the region reports for the instance type."""
+    try:
+        found = aws.ec2.get_instance_type(instance_type=instance_type)
+    except Exception as error:  # the provider's message names the type; add the key
+        raise pulumi.RunError(
+            f"orthgate:orthanc.instanceType = {instance_type!r}: not offered here ({error})"
+        ) from None
+    architectures = found.supported_architectures or []
+    for architecture in ("arm64", "x86_64"):
+        if architecture in architectures:
+            return architecture
+    raise pulumi.RunError(
+        f"orthgate:orthanc.instanceType = {instance_type!r}: architecture "
+        f"{architectures} is not one Amazon Linux 2023 supports (x86_64, arm64)"
+    )
+
+
+def lookup_al2023_ami(architecture: str) -> str:
+    """The current Amazon Linux 2023 AMI, from AWS's public SSM parameter."""
+    parameter = f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
+    return aws.ssm.get_parameter(name=parameter).value

@@ -13,7 +13,7 @@ def document(*statements: dict[str, Any]) -> Policy:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def log_key_policy(context: AwsContext, log_group_prefix: str) -> Policy:
+def area_key_policy(context: AwsContext, log_group_prefix: str) -> Policy:
     """A KMS key for CloudWatch log groups under one name prefix, and nothing else.
 
     The account keeps administration through IAM (the KMS default); CloudWatch Logs may use
@@ -73,5 +73,84 @@ def flow_log_delivery_policy(log_group_arn: str) -> Policy:
                 "logs:DescribeLogStreams",
             ],
             "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        }
+    )
+
+
+def ec2_trust_policy(context: AwsContext) -> Policy:
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": context.service_principal("ec2")},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def orthanc_host_policy(
+    context: AwsContext,
+    *,
+    secret_arns: list[str],
+    key_arn: str,
+    log_group_arn: str,
+    bucket_arn: str | None,
+) -> Policy:
+    """What the Orthanc host may do: read its own secrets, write its own logs and objects."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadOwnSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arns,
+        },
+        {
+            "Sid": "DecryptThroughSecretsManagerAndS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn,
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": [
+                        f"secretsmanager.{context.region}.{context.dns_suffix}",
+                        f"s3.{context.region}.{context.dns_suffix}",
+                    ]
+                }
+            },
+        },
+        {
+            "Sid": "WriteOwnContainerLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        },
+    ]
+    if bucket_arn:
+        statements += [
+            {
+                "Sid": "ListOwnBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "ReadWriteOwnObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/*",
+            },
+        ]
+    return document(*statements)
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> Policy:
+    """Refuse every request to the bucket that does not arrive over TLS."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
     )

@@ -1,4 +1,4 @@
-"""KMS-encrypted CloudWatch log groups, the way every orthgate component keeps its logs."""
+"""Customer-managed KMS keys and the encrypted log groups every orthgate component keeps."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam_policies import log_key_policy
+from components.iam_policies import area_key_policy
 from components.naming import Naming
 
 
-def log_key(
+def area_key(
     name: str,
     *,
     area: str,
@@ -21,20 +21,24 @@ def log_key(
     protect: bool,
     opts: pulumi.ResourceOptions,
 ) -> aws.kms.Key:
-    """A customer-managed key for the log groups of one area (``/orthgate/<stack>/<area>/``)."""
+    """A customer-managed key for one area (network, orthanc, ...) of the stack.
+
+    IAM decides who else may use it; CloudWatch Logs may use it for the area's log groups
+    (``/orthgate/<stack>/<area>/``) only.
+    """
     key = aws.kms.Key(
         name,
-        description=f"orthgate {naming.stack}: encrypts the {area} log groups",
+        description=f"orthgate {naming.stack}: encrypts the {area} data and logs",
         enable_key_rotation=True,
         # A deleted key makes its logs unreadable: give production a month to notice.
         deletion_window_in_days=30 if protect else 7,
-        policy=json.dumps(log_key_policy(context, naming.log_group_prefix(area))),
-        tags=naming.tags(f"{area}-logs"),
+        policy=json.dumps(area_key_policy(context, naming.log_group_prefix(area))),
+        tags=naming.tags(f"{area}-key"),
         opts=opts,
     )
     aws.kms.Alias(
         f"{name}-alias",
-        name=f"alias/{naming.prefix}-{area}-logs",
+        name=f"alias/{naming.prefix}-{area}",
         target_key_id=key.key_id,
         opts=opts,
     )

@@ -19,7 +19,7 @@ from components.iam_policies import (
     flow_log_delivery_policy,
     service_trust_policy,
 )
-from components.logs import log_group, log_key
+from components.logs import area_key, log_group
 from components.naming import Naming
 from components.network_layout import plan_subnets, vpc_resolver_address
 
@@ -36,6 +36,22 @@ _TUNNEL_CRYPTO = {
     # Bring a dropped tunnel back by itself: an idle modality must not find it down.
     "dpd_timeout_action": "restart",
 }
+
+
+@dataclass(frozen=True)
+class NetworkRefs:
+    """What other components need to know about the network: plain values and ids."""
+
+    vpc_id: pulumi.Output[str]
+    vpc_cidr: str
+    zone_names: list[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_cidrs: list[str]
+    private_subnet_cidrs: list[str]
+    private_path_cidrs: list[str]
+    resolver_address: str
+    nat_gateways: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class SecureNetwork(pulumi.ComponentResource):
     site_to_site_vpns: dict[str, pulumi.Output[dict]]
     site_to_site_vpn_secrets: pulumi.Output[dict]
     flow_log_group_name: pulumi.Output[str]
+    refs: NetworkRefs
 
     def __init__(
         self, name: str, args: SecureNetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -140,7 +157,7 @@ class SecureNetwork(pulumi.ComponentResource):
         self._interface_endpoints(settings.interface_endpoints, vpc, private_subnets, args)
 
         # --- Logging and lock-down --------------------------------------------------------
-        key = log_key(
+        key = area_key(
             f"{name}-logs-key",
             area="network",
             context=args.context,
@@ -218,6 +235,18 @@ class SecureNetwork(pulumi.ComponentResource):
                 )
         self.site_to_site_vpn_secrets = pulumi.Output.secret(vpn_secrets)
 
+        self.refs = NetworkRefs(
+            vpc_id=self.vpc_id,
+            vpc_cidr=self.vpc_cidr,
+            zone_names=self.availability_zones,
+            public_subnet_ids=self.public_subnet_ids,
+            private_subnet_ids=self.private_subnet_ids,
+            public_subnet_cidrs=self.public_subnet_cidrs,
+            private_subnet_cidrs=self.private_subnet_cidrs,
+            private_path_cidrs=self.private_path_cidrs,
+            resolver_address=self.resolver_address,
+            nat_gateways=settings.nat_gateways,
+        )
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,

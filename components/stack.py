@@ -10,16 +10,26 @@ from typing import Any
 
 import pulumi
 
-from components.aws_context import lookup_aws_context, lookup_zone_names
+from components.aws_context import (
+    lookup_al2023_ami,
+    lookup_architecture,
+    lookup_aws_context,
+    lookup_zone_names,
+)
 from components.config import Settings, load_settings
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
+from components.orthanc_server import OrthancServer, OrthancServerArgs
 
 
 def build(settings: Settings) -> dict[str, Any]:
     """Declare every component the settings ask for; return the stack outputs."""
+    # Lookups first: a region or instance type that cannot work stops us before any
+    # resource is declared.
     context = lookup_aws_context()
     zone_names = lookup_zone_names(settings.network.availability_zones)
+    orthanc = settings.orthanc
+    ami_id = orthanc.ami_id or lookup_al2023_ami(lookup_architecture(orthanc.instance_type))
     naming = Naming(stack=pulumi.get_stack(), environment=settings.environment)
 
     network = SecureNetwork(
@@ -29,6 +39,19 @@ def build(settings: Settings) -> dict[str, Any]:
             zone_names=zone_names,
             context=context,
             naming=naming,
+            protect=settings.is_production,
+        ),
+    )
+
+    server = OrthancServer(
+        "orthanc",
+        OrthancServerArgs(
+            settings=orthanc,
+            network=network.refs,
+            context=context,
+            naming=naming,
+            ami_id=ami_id,
+            ami_pinned=orthanc.ami_id is not None,
             protect=settings.is_production,
         ),
     )
@@ -47,6 +70,23 @@ def build(settings: Settings) -> dict[str, Any]:
         "flowLogGroupName": network.flow_log_group_name,
         "siteToSiteVpns": network.site_to_site_vpns,
         "siteToSiteVpnSecrets": network.site_to_site_vpn_secrets,
+        "dicomTlsEndpoint": pulumi.Output.all(server.dicom_tls_host).apply(
+            lambda v: {"host": v[0], "port": server.dicom_tls_port, "aeTitle": server.ae_title}
+        ),
+        "dicomPrivateEndpoints": [
+            {"host": ip, "tlsPort": server.dicom_tls_port, "plainPort": server.plain_dicom_port}
+            for ip in server.private_ips
+        ],
+        "httpsUrl": server.https_url,
+        "dicomCaCertificate": server.dicom_ca_cert_pem,
+        "orthancServerCertificateExpiresAt": server.server_cert_expires_at,
+        "orthancInstanceIds": server.instance_ids,
+        "orthancPrivateIps": server.private_ips,
+        "orthancPublicIps": server.public_ips,
+        "orthancBucket": server.bucket_name,
+        "orthancDatabaseEndpoint": server.database_endpoint,
+        "orthancAdminSecretArn": server.admin_secret_arn,
+        "orthancAdminPassword": server.admin_password,
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +76,14 @@ def raise_if_any(problems: Iterable[Problem]) -> None:
     found = list(problems)
     if found:
         raise ConfigError(found)
+
+
+def duplicates(at: Loc, values: Sequence[str], field: str | None = None) -> Iterator[Problem]:
+    """A problem for each repeated value of a list (or of one field of its entries)."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            loc = (*at, index, field) if field else (*at, index)
+            yield Problem(loc, f"duplicates entry [{first[value]}]; each must be unique", value)
+        else:
+            first.setdefault(value, index)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from components.config.base import Section
-from components.config.errors import Loc, Problem, key_path
+from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.types import (
     RFC1918,
     DnsLabel,
@@ -161,10 +161,10 @@ class NetworkSettings(Section):
         except LayoutError as error:
             yield Problem((*at, "vpcCidr"), str(error), str(self.vpc_cidr))
 
-        yield from _duplicates((*at, "interfaceEndpoints"), self.interface_endpoints)
+        yield from duplicates((*at, "interfaceEndpoints"), self.interface_endpoints)
         vpns = (*at, "siteToSiteVpns")
-        yield from _duplicates(vpns, [v.name for v in self.site_to_site_vpns], "name")
-        yield from _duplicates(
+        yield from duplicates(vpns, [v.name for v in self.site_to_site_vpns], "name")
+        yield from duplicates(
             vpns, [str(v.customer_gateway_ip) for v in self.site_to_site_vpns], "customerGatewayIp"
         )
 
@@ -198,13 +198,3 @@ class NetworkSettings(Section):
                 if cidr.overlaps(other):
                     yield Problem(loc, f"overlaps {other} at {key_path(other_loc)}", str(cidr))
             seen.append((loc, cidr))
-
-
-def _duplicates(at: Loc, values: list[str], field: str | None = None) -> Iterator[Problem]:
-    first: dict[str, int] = {}
-    for index, value in enumerate(values):
-        if value in first:
-            loc = at + (index,) + ((field,) if field else ())
-            yield Problem(loc, f"duplicates entry [{first[value]}]; each must be unique", value)
-        else:
-            first[value] = index

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 from components.config.base import Section
 from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
 from components.config.network import NetworkSettings
+from components.config.orthanc import OrthancSettings
 
 Environment = Literal["dev", "tst", "stg", "prd"]
 
@@ -28,6 +29,7 @@ class Settings(Section):
 
     environment: Environment
     network: NetworkSettings
+    orthanc: OrthancSettings = OrthancSettings()
 
     @property
     def is_production(self) -> bool:
@@ -36,6 +38,7 @@ class Settings(Section):
     def problems(self) -> Iterator[Problem]:
         """Rules across keys; each section checks its own, then rules between sections."""
         yield from self.network.problems(("network",))
+        yield from self.orthanc.problems(("orthanc",), nat_gateways=self.network.nat_gateways)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:
@@ -49,6 +52,9 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     except ValidationError as error:
         raise_if_any(_problem_from(detail) for detail in error.errors())
         raise  # pragma: no cover - pydantic never raises without errors
+    settings = settings.model_copy(
+        update={"orthanc": settings.orthanc.with_environment_defaults(settings.environment)}
+    )
     raise_if_any(settings.problems())
     return settings
 

@@ -79,13 +79,36 @@ class AwsMock:
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
             "aws:iam/role:Role": self._iam_role,
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment": self._policy_attachment,
+            "aws:iam/instanceProfile:InstanceProfile": self._instance_profile,
+            "aws:secretsmanager/secret:Secret": self._secret,
+            "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
+            "aws:s3/bucket:Bucket": self._bucket,
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": self._bucket_part,
+            "aws:s3/bucketOwnershipControls:BucketOwnershipControls": self._bucket_part,
+            "aws:s3/bucketServerSideEncryptionConfiguration:"
+            "BucketServerSideEncryptionConfiguration": self._bucket_part,
+            "aws:s3/bucketVersioning:BucketVersioning": self._bucket_part,
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": self._bucket_part,
+            "aws:s3/bucketPolicy:BucketPolicy": self._bucket_part,
+            "aws:rds/subnetGroup:SubnetGroup": self._db_subnet_group,
+            "aws:rds/parameterGroup:ParameterGroup": self._db_parameter_group,
+            "aws:rds/instance:Instance": self._db_instance,
+            "aws:ebs/volume:Volume": self._volume,
+            "aws:ec2/volumeAttachment:VolumeAttachment": self._volume_attachment,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
+            "aws:ec2/instance:Instance": self._instance,
+            "aws:ec2/eipAssociation:EipAssociation": self._plain("eipassoc"),
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
             "aws:index/getRegion:getRegion": self._get_region,
             "aws:index/getCallerIdentity:getCallerIdentity": self._caller_identity,
             "aws:index/getPartition:getPartition": self._partition,
+            "aws:ec2/getInstanceType:getInstanceType": self._instance_type,
+            "aws:ssm/getParameter:getParameter": self._ssm_parameter,
         }
+        self.launch_template_versions: dict[str, int] = {}
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -307,6 +330,107 @@ class AwsMock:
         policy_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
         return f"{inputs.get('role')}:{policy_name}", {"name": policy_name}
 
+    def _policy_attachment(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return f"{inputs.get('role')}-{digest(name)[:20]}", {}
+
+    def _instance_profile(self, name: str, inputs: dict) -> tuple[str, dict]:
+        profile = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return profile, {
+            "name": profile,
+            "arn": self.arn("iam", f"instance-profile/{profile}", region=False),
+            "uniqueId": "AIPA" + digest("profile", name)[:17].upper(),
+        }
+
+    # --- Secrets Manager, S3, RDS, EBS, EC2 ----------------------------------------------------
+
+    def _secret(self, name: str, inputs: dict) -> tuple[str, dict]:
+        secret_name = inputs.get("name") or f"{inputs.get('namePrefix', name)}{digest(name)[:6]}"
+        arn = self.arn("secretsmanager", f"secret:{secret_name}-{digest('sfx', name)[:6]}")
+        return arn, {"arn": arn, "name": secret_name}
+
+    def _secret_version(self, name: str, inputs: dict) -> tuple[str, dict]:
+        version = _uuid("secret-version", name)
+        return f"{inputs.get('secretId')}|{version}", {
+            "versionId": version,
+            "arn": inputs.get("secretId"),
+            "versionStages": ["AWSCURRENT"],
+        }
+
+    def _bucket(self, name: str, inputs: dict) -> tuple[str, dict]:
+        bucket = inputs.get("bucket") or f"{name}-{digest(name)[:7]}"
+        return bucket, {
+            "bucket": bucket,
+            "arn": f"arn:aws:s3:::{bucket}",
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+            "region": self.region,
+            "hostedZoneId": "Z21DNDUVLTQW6Q",
+        }
+
+    def _bucket_part(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return str(inputs.get("bucket")), {}
+
+    def _db_subnet_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        group = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return group, {"name": group, "arn": self.arn("rds", f"subgrp:{group}")}
+
+    def _db_parameter_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        group = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        return group, {"name": group, "arn": self.arn("rds", f"pg:{group}")}
+
+    def _db_instance(self, name: str, inputs: dict) -> tuple[str, dict]:
+        identifier = f"{inputs.get('identifierPrefix', name)}{digest(name)[:12]}"
+        address = f"{identifier}.c9akciq32.{self.region}.rds.amazonaws.com"
+        outputs: dict[str, Any] = {
+            "identifier": identifier,
+            "arn": self.arn("rds", f"db:{identifier}"),
+            "address": address,
+            "endpoint": f"{address}:5432",
+            "port": 5432,
+            "resourceId": "db-" + digest("db", name)[:26].upper(),
+        }
+        if inputs.get("manageMasterUserPassword"):
+            outputs["masterUserSecrets"] = [
+                {
+                    "secretArn": self.arn(
+                        "secretsmanager", f"secret:rds!db-{_uuid('rds', name)}-{digest(name)[:6]}"
+                    ),
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
+                    "secretStatus": "active",
+                }
+            ]
+        return identifier, outputs
+
+    def _volume(self, name: str, inputs: dict) -> tuple[str, dict]:
+        volume_id = aws_id("vol", name)
+        return volume_id, {"arn": self.arn("ec2", f"volume/{volume_id}")}
+
+    def _volume_attachment(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return f"vai-{digest(name)[:10]}", {}
+
+    def _launch_template(self, name: str, inputs: dict) -> tuple[str, dict]:
+        template_id = aws_id("lt", name)
+        version = self.launch_template_versions.get(template_id, 0) + 1
+        self.launch_template_versions[template_id] = version
+        return template_id, {
+            "arn": self.arn("ec2", f"launch-template/{template_id}"),
+            "latestVersion": version,
+            "defaultVersion": version,
+            "name": inputs.get("name") or f"{name}-{digest(name)[:7]}",
+        }
+
+    def _instance(self, name: str, inputs: dict) -> tuple[str, dict]:
+        instance_id = aws_id("i", name)
+        private_ip = inputs.get("privateIp") or "10.0.0.10"
+        return instance_id, {
+            "arn": self.arn("ec2", f"instance/{instance_id}"),
+            "privateIp": private_ip,
+            "privateDns": f"ip-{private_ip.replace('.', '-')}.{self.region}.compute.internal",
+            "primaryNetworkInterfaceId": aws_id("eni", name),
+            "instanceState": "running",
+            "publicIp": "",
+        }
+
     # --- lookups -----------------------------------------------------------------------------
 
     def _zones(self, args: dict) -> dict:
@@ -333,6 +457,29 @@ class AwsMock:
             "accountId": ACCOUNT_ID,
             "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/orthgate-ci",
             "userId": "AIDAORTHGATEEXAMPLE",
+        }
+
+    def _instance_type(self, args: dict) -> dict:
+        instance_type = args["instanceType"]
+        family = instance_type.split(".")[0]
+        graviton = "g" in family.lstrip("abcdefghijklmnopqrstuvwxyz")[1:] or family == "a1"
+        return {
+            "id": instance_type,
+            "instanceType": instance_type,
+            "supportedArchitectures": ["arm64"] if graviton else ["i386", "x86_64"],
+            "defaultVcpus": 2,
+            "memorySize": 4096,
+        }
+
+    def _ssm_parameter(self, args: dict) -> dict:
+        name = args["name"]
+        return {
+            "id": name,
+            "name": name,
+            "arn": self.arn("ssm", f"parameter{name}"),
+            "type": "String",
+            "value": aws_id("ami", name),
+            "version": 1,
         }
 
     def _partition(self, args: dict) -> dict:

@@ -23,6 +23,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
 from tests.harness.aws_mock import DEFAULT_REGION, AwsMock
+from tests.harness.random_mock import RANDOM_PASSWORD, new_random_password
 from tests.harness.tls_mock import TLS_TYPES, new_tls_resource, unwrap_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         if args.typ in TLS_TYPES:
             resource_id, outputs = new_tls_resource(args.typ, args.name, inputs)
+        elif args.typ == RANDOM_PASSWORD:
+            resource_id, outputs = new_random_password(args.name, inputs)
         elif self.aws.handles(args.typ):
             resource_id, outputs = self.aws.new_resource(args.typ, args.name, inputs)
         elif not args.custom:
@@ -108,6 +111,17 @@ class Evaluation:
             if urn.endswith(f"{type_token}::{name}"):
                 return outputs
         raise AssertionError(f"{type_token} {name} registered no outputs")
+
+    def within(self, component_type: str) -> Evaluation:
+        """Only the resources declared under a component of that type (and the component)."""
+        kept = [
+            r
+            for r in self.resources
+            if r.type == component_type or component_type in r.parent_types
+        ]
+        return Evaluation(
+            kept, self.outputs, self.secret_outputs, self.calls, self.registered_outputs
+        )
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_token]

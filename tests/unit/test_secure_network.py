@@ -33,6 +33,10 @@ SITE = {
 }
 
 
+def evaluate_network(config: dict, **options):
+    return evaluate(config, **options).within(COMPONENT)
+
+
 def config_with(environment: str = "dev", **network) -> dict:
     return {
         "aws:region": "eu-central-1",
@@ -43,12 +47,12 @@ def config_with(environment: str = "dev", **network) -> dict:
 
 @pytest.fixture(scope="module")
 def dev():
-    return evaluate(config_with())
+    return evaluate_network(config_with())
 
 
 @pytest.fixture(scope="module")
 def full():
-    return evaluate(
+    return evaluate_network(
         config_with(
             "prd",
             availabilityZones=3,
@@ -117,8 +121,8 @@ def test_subnets_follow_the_layout_one_public_and_one_private_per_zone(full):
 
 
 def test_growing_from_two_to_three_zones_keeps_every_existing_subnet():
-    two = evaluate(config_with(availabilityZones=2))
-    three = evaluate(config_with(availabilityZones=3))
+    two = evaluate_network(config_with(availabilityZones=2))
+    three = evaluate_network(config_with(availabilityZones=3))
     before = {
         s.name: (s.inputs["cidrBlock"], s.inputs["availabilityZone"]) for s in two.of_type(SUBNET)
     }
@@ -177,7 +181,7 @@ def test_per_az_nat_gives_each_private_table_the_nat_of_its_own_zone(full):
 
 
 def test_a_single_nat_serves_every_private_table():
-    evaluation = evaluate(config_with(natGateways="single", availabilityZones=3))
+    evaluation = evaluate_network(config_with(natGateways="single", availabilityZones=3))
     [nat] = evaluation.of_type(NAT)
     defaults = [r for r in evaluation.of_type(ROUTE) if "natGatewayId" in r.inputs]
     assert len(defaults) == 3
@@ -361,7 +365,7 @@ def test_direct_connect_alone_still_gets_a_gateway_and_propagation():
 
 
 def test_an_extended_asn_goes_to_the_extended_field():
-    evaluation = evaluate(config_with(siteToSiteVpns=[{**SITE, "bgpAsn": 4200000001}]))
+    evaluation = evaluate_network(config_with(siteToSiteVpns=[{**SITE, "bgpAsn": 4200000001}]))
     gateway = evaluation.one("aws:ec2/customerGateway:CustomerGateway")
     assert gateway.inputs["bgpAsnExtended"] == "4200000001"
     assert "bgpAsn" not in gateway.inputs
@@ -414,12 +418,12 @@ def test_the_component_registers_the_outputs_later_components_use(full):
 
 def test_a_region_without_enough_zones_is_refused_naming_the_key():
     with pytest.raises(Exception, match=r"orthgate:network.availabilityZones = 3"):
-        evaluate(config_with(availabilityZones=3), zone_count=2)
+        evaluate_network(config_with(availabilityZones=3), zone_count=2)
 
 
 def test_the_zone_lookup_skips_local_zones():
     mocks = RecordingMocks(AwsMock())
-    evaluate(config_with(), mocks=mocks)
+    evaluate_network(config_with(), mocks=mocks)
     [(_, args)] = [c for c in mocks.calls if c[0].endswith("getAvailabilityZones")]
     assert args["state"] == "available"
     assert {"name": "opt-in-status", "values": ["opt-in-not-required"]} in args["filters"]

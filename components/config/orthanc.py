@@ -1,0 +1,171 @@
+"""``orthgate:orthanc``: the Orthanc server, its DICOM and web entry points, its storage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from components.config.base import Section
+from components.config.errors import Loc, Problem, duplicates
+from components.config.types import (
+    DnsLabel,
+    LogRetentionDays,
+    Number,
+    int_range,
+    parse_ipv4_cidr,
+)
+
+ORTHANC_DICOM_PORT = 4242  # Orthanc's own, plaintext listener (private paths only)
+ORTHANC_HTTP_PORT = 8042  # Orthanc's REST API, reached only through nginx
+HTTPS_PORT = 443
+
+DEFAULT_ORTHANC_IMAGE = "orthancteam/orthanc:25.12.3"
+DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
+
+# DICOM PS3.5 AE: default character repertoire without backslash and control characters;
+# leading and trailing spaces are not significant, so they are refused here.
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
+_FQDN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_ae_title(value: str) -> str:
+    if not _AE_TITLE.fullmatch(value) or value != value.strip():
+        raise ValueError(
+            "must be a DICOM AE title: 1 to 16 characters, printable ASCII without "
+            "backslash, no leading or trailing space"
+        )
+    return value
+
+
+def parse_allowed_cidr(value: Any) -> IPv4Network:
+    """A source allowed through a security group: never the whole Internet."""
+    if isinstance(value, str) and value.strip() in ("0.0.0.0/0", "::/0"):
+        raise ValueError(
+            "would open the port to the whole Internet; list the sites' own addresses "
+            "(e.g. 198.51.100.7/32)"
+        )
+    network = parse_ipv4_cidr(value)
+    if network.prefixlen < 8:
+        raise ValueError("is too broad for an allow-list: use /8 or longer")
+    return network
+
+
+def _check_instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.fullmatch(value):
+        raise ValueError("must be an EC2 instance type such as t3.medium or m7g.large")
+    return value
+
+
+def _check_image(value: str) -> str:
+    if not _IMAGE.fullmatch(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
+        raise ValueError("must be a container image pinned by tag or digest, e.g. repo:1.2.3")
+    if value.rsplit("/", 1)[-1].split("@")[0].endswith(":latest"):
+        raise ValueError("must be pinned: 'latest' changes under a running deployment")
+    return value
+
+
+def _check_site_name(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_FQDN_LABEL.fullmatch(x) for x in labels):
+        raise ValueError("must be a fully qualified lower-case DNS name, e.g. pacs.example.org")
+    return value
+
+
+def _check_tls_port(port: int) -> int:
+    if port in (ORTHANC_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT):
+        raise ValueError(f"is already used by orthgate ({ORTHANC_DICOM_PORT}, 8042 or 443)")
+    return port
+
+
+AeTitle = Annotated[str, Field(strict=True), AfterValidator(check_ae_title)]
+AllowedCidr = Annotated[IPv4Network, BeforeValidator(parse_allowed_cidr)]
+
+
+class RegisteredModality(Section):
+    """A sender Orthanc accepts stores from, identified by its calling AE title."""
+
+    name: DnsLabel
+    ae_title: AeTitle
+
+
+class OrthancSettings(Section):
+    instance_type: Annotated[str, Field(strict=True), AfterValidator(_check_instance_type)] = (
+        "t3.medium"
+    )
+    instance_count: Annotated[Number, int_range(1, 2, "a number of instances")] = 1
+    placement: Literal["public", "private"] = "public"
+    ae_title: AeTitle = "ORTHANC"
+    dicom_tls_port: Annotated[
+        Number, int_range(1024, 65535, "a TCP port"), AfterValidator(_check_tls_port)
+    ] = 11112
+    dicom_allowed_cidrs: list[AllowedCidr] = []
+    web_allowed_cidrs: list[AllowedCidr] = []
+    modalities: list[RegisteredModality] = []
+    site_name: Annotated[str, Field(strict=True), AfterValidator(_check_site_name)] | None = None
+    # Unset: chosen by orthgate:environment (dev: ebs and sqlite; otherwise s3 and postgresql).
+    storage: Literal["s3", "ebs"] | None = None
+    index: Literal["postgresql", "sqlite"] | None = None
+    image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = (
+        DEFAULT_ORTHANC_IMAGE
+    )
+    nginx_image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = (
+        DEFAULT_NGINX_IMAGE
+    )
+    ami_id: Annotated[str, Field(strict=True, pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
+    log_retention_days: LogRetentionDays = 365
+    certificate_validity_days: Annotated[
+        Number, int_range(90, 825, "a certificate lifetime in days")
+    ] = 365
+    data_volume_gib: Annotated[Number, int_range(10, 16384, "a volume size in GiB")] = 100
+    database_instance_class: Annotated[str, Field(strict=True, pattern=r"^db\.[a-z0-9.]+$")] = (
+        "db.t4g.small"
+    )
+    database_storage_gib: Annotated[Number, int_range(20, 65536, "a storage size in GiB")] = 20
+    backup_retention_days: Annotated[Number, int_range(1, 35, "a number of days")] = 14
+
+    def with_environment_defaults(self, environment: str) -> OrthancSettings:
+        """Fill storage and index from the environment when the stack leaves them unset."""
+        durable = environment != "dev"
+        return self.model_copy(
+            update={
+                "storage": self.storage or ("s3" if durable else "ebs"),
+                "index": self.index or ("postgresql" if durable else "sqlite"),
+            }
+        )
+
+    def problems(self, at: Loc, *, nat_gateways: str) -> Iterator[Problem]:
+        if self.placement == "private" and nat_gateways == "none":
+            yield Problem(
+                (*at, "placement"),
+                "a private instance has no way to pull its container images: set "
+                "orthgate:network.natGateways to single or perAz, or use placement: public",
+                self.placement,
+            )
+        if self.instance_count > 1 and (self.storage != "s3" or self.index != "postgresql"):
+            yield Problem(
+                (*at, "instanceCount"),
+                "two instances must share their data: use storage: s3 and index: postgresql",
+                self.instance_count,
+            )
+        for key, cidrs in (
+            ("dicomAllowedCidrs", self.dicom_allowed_cidrs),
+            ("webAllowedCidrs", self.web_allowed_cidrs),
+        ):
+            yield from duplicates((*at, key), [str(c) for c in cidrs])
+        yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")
+        yield from duplicates(
+            (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
+        )
+        for i, modality in enumerate(self.modalities):
+            if modality.ae_title == self.ae_title:
+                yield Problem(
+                    (*at, "modalities", i, "aeTitle"),
+                    "is Orthanc's own AE title; a sender needs its own",
+                    modality.ae_title,
+                )

@@ -1,0 +1,218 @@
+"""Where Orthanc keeps its data: an S3 bucket, a PostgreSQL index, or an EBS volume.
+
+Functions, not components: each declares its resources as children of the OrthancServer
+that calls it, so they appear under that server in every preview.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam_policies import tls_only_bucket_policy
+from components.naming import Naming
+
+POSTGRES_MAJOR_VERSION = "16"
+DATABASE_NAME = "orthanc"
+DATABASE_PORT = 5432
+
+
+def storage_bucket(
+    name: str,
+    *,
+    key: aws.kms.Key,
+    naming: Naming,
+    protect: bool,
+    opts: pulumi.ResourceOptions,
+) -> aws.s3.Bucket:
+    """A private, versioned, KMS-encrypted bucket reachable over TLS only."""
+    bucket = aws.s3.Bucket(
+        name,
+        # Images must never vanish with a `pulumi destroy` in production.
+        force_destroy=not protect,
+        tags=naming.tags(name),
+        opts=opts,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=opts,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {
+                    "sse_algorithm": "aws:kms",
+                    "kms_master_key_id": key.arn,
+                },
+                "bucket_key_enabled": True,
+            }
+        ],
+        opts=opts,
+    )
+    aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=opts,
+    )
+    # A deleted image stays recoverable for a while, then stops costing money.
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            {
+                "id": "expire-deleted-images",
+                "status": "Enabled",
+                "filter": {},
+                "noncurrent_version_expiration": {"noncurrent_days": 365 if protect else 30},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }
+        ],
+        opts=opts,
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+        opts=opts,
+    )
+    return bucket
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    instance_class: str
+    storage_gib: int
+    backup_retention_days: int
+
+
+@dataclass(frozen=True)
+class Database:
+    address: pulumi.Output[str]
+    port: int
+    name: str
+    master_secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+
+def postgresql_index(
+    name: str,
+    *,
+    settings: DatabaseSettings,
+    vpc_id: pulumi.Input[str],
+    subnet_ids: Sequence[pulumi.Input[str]],
+    client_security_group_id: pulumi.Input[str],
+    key: aws.kms.Key,
+    naming: Naming,
+    protect: bool,
+    opts: pulumi.ResourceOptions,
+) -> Database:
+    """An encrypted PostgreSQL in the private subnets, reachable from Orthanc only, over TLS."""
+    group = aws.ec2.SecurityGroup(
+        f"{name}-sg",
+        vpc_id=vpc_id,
+        description="Orthanc index: PostgreSQL from the Orthanc hosts only",
+        tags=naming.tags(f"{name}-sg"),
+        opts=opts,
+    )
+    aws.vpc.SecurityGroupIngressRule(
+        f"{name}-from-orthanc",
+        security_group_id=group.id,
+        referenced_security_group_id=client_security_group_id,
+        ip_protocol="tcp",
+        from_port=DATABASE_PORT,
+        to_port=DATABASE_PORT,
+        description="PostgreSQL from the Orthanc hosts",
+        opts=opts,
+    )
+    subnets = aws.rds.SubnetGroup(
+        f"{name}-subnets",
+        subnet_ids=list(subnet_ids),
+        description="Orthanc index: private subnets",
+        tags=naming.tags(f"{name}-subnets"),
+        opts=opts,
+    )
+    parameters = aws.rds.ParameterGroup(
+        f"{name}-parameters",
+        family=f"postgres{POSTGRES_MAJOR_VERSION}",
+        description="Orthanc index: TLS required",
+        parameters=[{"name": "rds.force_ssl", "value": "1"}],
+        tags=naming.tags(f"{name}-parameters"),
+        opts=opts,
+    )
+    instance = aws.rds.Instance(
+        name,
+        identifier_prefix=f"{naming.prefix}-orthanc-",
+        engine="postgres",
+        engine_version=POSTGRES_MAJOR_VERSION,
+        instance_class=settings.instance_class,
+        allocated_storage=settings.storage_gib,
+        max_allocated_storage=settings.storage_gib * 5,
+        storage_type="gp3",
+        storage_encrypted=True,
+        kms_key_id=key.arn,
+        db_name=DATABASE_NAME,
+        username="orthanc",
+        # RDS generates the password and keeps it in Secrets Manager, under our key.
+        manage_master_user_password=True,
+        master_user_secret_kms_key_id=key.arn,
+        db_subnet_group_name=subnets.name,
+        vpc_security_group_ids=[group.id],
+        parameter_group_name=parameters.name,
+        publicly_accessible=False,
+        multi_az=protect,
+        backup_retention_period=settings.backup_retention_days,
+        copy_tags_to_snapshot=True,
+        deletion_protection=protect,
+        skip_final_snapshot=not protect,
+        final_snapshot_identifier=f"{naming.prefix}-orthanc-final" if protect else None,
+        auto_minor_version_upgrade=True,
+        tags=naming.tags(name),
+        opts=opts,
+    )
+    return Database(
+        address=instance.address,
+        port=DATABASE_PORT,
+        name=DATABASE_NAME,
+        master_secret_arn=instance.master_user_secrets.apply(lambda s: s[0].secret_arn),
+        security_group_id=group.id,
+    )
+
+
+def data_volume(
+    name: str,
+    *,
+    zone: str,
+    size_gib: int,
+    key: aws.kms.Key,
+    naming: Naming,
+    opts: pulumi.ResourceOptions,
+) -> aws.ebs.Volume:
+    """A separate encrypted volume: it survives the replacement of the instance."""
+    return aws.ebs.Volume(
+        name,
+        availability_zone=zone,
+        size=size_gib,
+        type="gp3",
+        encrypted=True,
+        kms_key_id=key.arn,
+        tags=naming.tags(name),
+        opts=opts,
+    )

@@ -1,0 +1,162 @@
+"""Certificate authorities and leaf certificates on pulumi-tls.
+
+One CA per trust domain (DICOM, Client VPN): a CA never signs for another domain. Lifetimes
+are given in days and converted to the hours pulumi-tls wants. Each certificate carries an
+early-renewal window, so a ``pulumi up`` inside it issues a fresh one; a CA renews early
+enough that every leaf it signs ends before the CA does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+
+HOURS_PER_DAY = 24
+# Leaves are re-issued by the first `pulumi up` within this many days of their expiry.
+LEAF_RENEWAL_DAYS = 30
+
+
+def hours(days: int) -> int:
+    return days * HOURS_PER_DAY
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A key pair and its certificate. ``private_key_pem`` is a Pulumi secret."""
+
+    cert_pem: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
+    validity_days: int
+
+
+class CertificateAuthority:
+    """A self-signed CA for one trust domain, and the leaves it issues.
+
+    ``longest_leaf_days`` is the longest lifetime of any leaf this CA will sign; the CA
+    renews that long (plus a margin) before it expires, so no leaf outlives its CA.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        common_name: str,
+        trust_domain: str,
+        validity_days: int,
+        longest_leaf_days: int,
+        rsa_bits: int,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        renew_days = longest_leaf_days + LEAF_RENEWAL_DAYS
+        if validity_days <= 2 * renew_days:
+            raise ValueError(
+                f"CA {name}: {validity_days} days is too short for leaves of "
+                f"{longest_leaf_days} days"
+            )
+        self.name = name
+        self.trust_domain = trust_domain
+        self.validity_days = validity_days
+        self.longest_leaf_days = longest_leaf_days
+        self._opts = opts
+        self._rsa_bits = rsa_bits
+        key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=rsa_bits, opts=opts)
+        cert = tls.SelfSignedCert(
+            f"{name}-cert",
+            private_key_pem=key.private_key_pem,
+            subject={
+                "common_name": common_name,
+                "organization": "orthgate",
+                "organizational_unit": trust_domain,
+            },
+            is_ca_certificate=True,
+            set_subject_key_id=True,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+            validity_period_hours=hours(validity_days),
+            early_renewal_hours=hours(renew_days),
+            opts=opts,
+        )
+        self._key_pem = key.private_key_pem
+        self.cert_pem: pulumi.Output[str] = cert.cert_pem
+        self.expires_at: pulumi.Output[str] = cert.validity_end_time
+
+    def issue_server(
+        self,
+        name: str,
+        *,
+        common_name: str | pulumi.Input[str],
+        dns_names: pulumi.Input[Sequence[str]],
+        ip_addresses: pulumi.Input[Sequence[str]] = (),
+        validity_days: int,
+    ) -> IssuedCertificate:
+        return self._issue(
+            name,
+            common_name=common_name,
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
+            validity_days=validity_days,
+            uses=["digital_signature", "key_encipherment", "server_auth"],
+        )
+
+    def issue_client(
+        self, name: str, *, common_name: str, validity_days: int
+    ) -> IssuedCertificate:
+        return self._issue(
+            name,
+            common_name=common_name,
+            dns_names=[],
+            ip_addresses=[],
+            validity_days=validity_days,
+            uses=["digital_signature", "key_encipherment", "client_auth"],
+        )
+
+    def _issue(
+        self,
+        name: str,
+        *,
+        common_name: pulumi.Input[str],
+        dns_names: pulumi.Input[Sequence[str]],
+        ip_addresses: pulumi.Input[Sequence[str]],
+        validity_days: int,
+        uses: list[str],
+    ) -> IssuedCertificate:
+        if validity_days > self.longest_leaf_days:
+            raise ValueError(
+                f"{name}: {validity_days} days exceeds what CA {self.name} was sized for "
+                f"({self.longest_leaf_days})"
+            )
+        key = tls.PrivateKey(
+            f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=self._opts
+        )
+        request = tls.CertRequest(
+            f"{name}-csr",
+            private_key_pem=key.private_key_pem,
+            subject={
+                "common_name": common_name,
+                "organization": "orthgate",
+                "organizational_unit": self.trust_domain,
+            },
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
+            opts=self._opts,
+        )
+        cert = tls.LocallySignedCert(
+            f"{name}-cert",
+            cert_request_pem=request.cert_request_pem,
+            ca_private_key_pem=self._key_pem,
+            ca_cert_pem=self.cert_pem,
+            allowed_uses=uses,
+            set_subject_key_id=True,
+            validity_period_hours=hours(validity_days),
+            early_renewal_hours=hours(LEAF_RENEWAL_DAYS),
+            opts=self._opts,
+        )
+        return IssuedCertificate(
+            cert_pem=cert.cert_pem,
+            private_key_pem=pulumi.Output.secret(key.private_key_pem),
+            expires_at=cert.validity_end_time,
+            validity_days=validity_days,
+        )

@@ -1,0 +1,233 @@
+"""cloud-init user data for the Orthanc host (Amazon Linux 2023).
+
+User data carries configuration only. Secrets (TLS key, passwords) are fetched from
+Secrets Manager by ``materialize-secrets`` each time the service starts, onto tmpfs.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from components.render import paths
+from components.render.secrets_manifest import materialize_script
+
+# docker compose is not packaged for Amazon Linux 2023: the release binary is verified
+# against the checksum published with it.
+COMPOSE_VERSION = "2.32.1"
+REFRESH_INTERVAL = "15min"
+# EC2 refuses user data above 16 KB (before base64). It stays plain while it fits, so
+# anyone can read what the host was told in the console or with the AWS CLI.
+USER_DATA_LIMIT = 16384
+_VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: str
+    content: str
+    permissions: str = "0644"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The rendered configuration files the host needs (none of them secret)."""
+
+    compose_yaml: str
+    nginx_conf: str
+    orthanc_json: str
+    secrets_manifest_json: str
+
+
+@dataclass(frozen=True)
+class CloudInitSpec:
+    host: HostConfig
+    data_volume_id: str | None = None
+    compose_version: str = COMPOSE_VERSION
+
+
+def render_boot_script(data_volume_id: str | None, compose_version: str) -> str:
+    if data_volume_id is not None and not _VOLUME_ID.fullmatch(data_volume_id):
+        raise ValueError(f"not an EBS volume id: {data_volume_id!r}")
+    if not _VERSION.fullmatch(compose_version):
+        raise ValueError(f"not a version: {compose_version!r}")
+    return f"""#!/bin/bash
+# orthgate first boot: docker compose plugin, data volume, services. Safe to run again.
+set -euo pipefail
+
+readonly COMPOSE_VERSION="{compose_version}"
+readonly COMPOSE_PLUGIN="{paths.COMPOSE_PLUGIN}"
+readonly DATA_VOLUME_ID="{data_volume_id or ""}"
+readonly DATA_DIR="{paths.HOST_DATA_DIR}"
+
+log() {{
+  echo "orthgate-boot: $*"
+}}
+
+install_compose() {{
+  if [ -x "$COMPOSE_PLUGIN" ]; then
+    return 0
+  fi
+  local url work expected actual
+  url="https://github.com/docker/compose/releases/download/v${{COMPOSE_VERSION}}/docker-compose-linux-$(uname -m)"
+  work=$(mktemp -d)
+  curl --fail --silent --show-error --location --retry 8 --retry-all-errors \\
+    --output "$work/docker-compose" "$url"
+  curl --fail --silent --show-error --location --retry 8 --retry-all-errors \\
+    --output "$work/docker-compose.sha256" "$url.sha256"
+  expected=$(cut -d ' ' -f 1 "$work/docker-compose.sha256")
+  actual=$(sha256sum "$work/docker-compose" | cut -d ' ' -f 1)
+  if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
+    log "checksum mismatch for $url"
+    exit 1
+  fi
+  install -D -m 0755 "$work/docker-compose" "$COMPOSE_PLUGIN"
+  rm -rf "$work"
+}}
+
+mount_data_volume() {{
+  if [ -z "$DATA_VOLUME_ID" ]; then
+    return 0
+  fi
+  local device uuid
+  device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${{DATA_VOLUME_ID//-/}}"
+  # The volume is attached after the instance starts: wait up to ten minutes.
+  for _ in $(seq 1 120); do
+    if [ -e "$device" ]; then
+      break
+    fi
+    sleep 5
+  done
+  if [ ! -e "$device" ]; then
+    log "data volume $DATA_VOLUME_ID never appeared"
+    exit 1
+  fi
+  # Format only a volume without a filesystem: never an existing archive.
+  if ! blkid "$device" >/dev/null 2>&1; then
+    mkfs.xfs -L orthanc-data "$device"
+  fi
+  uuid=$(blkid -s UUID -o value "$device")
+  mkdir -p "$DATA_DIR"
+  if ! grep -q "UUID=$uuid" /etc/fstab; then
+    echo "UUID=$uuid $DATA_DIR xfs defaults,nofail 0 2" >> /etc/fstab
+  fi
+  if ! mountpoint -q "$DATA_DIR"; then
+    mount "$DATA_DIR"
+  fi
+}}
+
+install_compose
+mount_data_volume
+systemctl daemon-reload
+systemctl enable --now docker.service
+systemctl enable --now orthgate.service orthgate-refresh.timer
+log "done"
+"""
+
+
+def _units() -> list[WriteFile]:
+    compose = f"{paths.COMPOSE_PLUGIN} --file {paths.COMPOSE_FILE}"
+    service = f"""[Unit]
+Description=Orthanc and its TLS terminator (orthgate)
+Requires=docker.service
+After=docker.service network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStartPre={paths.MATERIALIZE_SECRETS}
+ExecStart={compose} up --detach --remove-orphans
+ExecStop={compose} down
+TimeoutStartSec=900
+Restart=on-failure
+RestartSec=30
+
+[Install]
+WantedBy=multi-user.target
+"""
+    refresh = f"""[Unit]
+Description=Pick up rotated secrets (orthgate)
+After=orthgate.service
+Requires=orthgate.service
+
+[Service]
+Type=oneshot
+ExecStart={paths.MATERIALIZE_SECRETS} --apply
+"""
+    timer = f"""[Unit]
+Description=Check Secrets Manager for rotated secrets (orthgate)
+
+[Timer]
+OnBootSec={REFRESH_INTERVAL}
+OnUnitActiveSec={REFRESH_INTERVAL}
+
+[Install]
+WantedBy=timers.target
+"""
+    return [
+        WriteFile("/etc/systemd/system/orthgate.service", service),
+        WriteFile("/etc/systemd/system/orthgate-refresh.service", refresh),
+        WriteFile("/etc/systemd/system/orthgate-refresh.timer", timer),
+    ]
+
+
+def host_files(spec: CloudInitSpec) -> list[WriteFile]:
+    """Every file the host gets from user data."""
+    host = spec.host
+    return [
+        WriteFile(paths.COMPOSE_FILE, host.compose_yaml),
+        WriteFile(paths.NGINX_CONF, host.nginx_conf),
+        WriteFile(paths.ORTHANC_TEMPLATE, host.orthanc_json),
+        WriteFile(paths.SECRETS_MANIFEST, host.secrets_manifest_json),
+        WriteFile(paths.MATERIALIZE_SECRETS, materialize_script(), "0755"),
+        WriteFile(
+            paths.BOOT_SCRIPT,
+            render_boot_script(spec.data_volume_id, spec.compose_version),
+            "0755",
+        ),
+        *_units(),
+    ]
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line file contents as YAML literal blocks: readable in the console's user data."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _represent_str)
+
+
+def render_cloud_init(spec: CloudInitSpec) -> str:
+    files: Sequence[WriteFile] = host_files(spec)
+    document = {
+        "packages": ["docker"],
+        "write_files": [
+            {"path": f.path, "content": f.content, "permissions": f.permissions, "owner": "root:root"}
+            for f in files
+        ],
+        "runcmd": [[paths.BOOT_SCRIPT]],
+    }
+    return "#cloud-config\n" + yaml.dump(
+        document, Dumper=_LiteralDumper, sort_keys=False, width=1000
+    )
+
+
+def encode_user_data(text: str) -> str:
+    """Base64 for EC2: plain text when it fits, gzip (which cloud-init reads) when not."""
+    raw = text.encode()
+    if len(raw) > USER_DATA_LIMIT:
+        raw = gzip.compress(raw, mtime=0)
+        if len(raw) > USER_DATA_LIMIT:
+            raise ValueError(f"user data is {len(raw)} bytes gzipped; EC2 allows {USER_DATA_LIMIT}")
+    return base64.b64encode(raw).decode()

@@ -1,0 +1,153 @@
+"""Orthanc's configuration (orthanc.json) behind the nginx TLS terminator.
+
+The rendered file holds no secret. Passwords are merged in on the host at start-up from
+Secrets Manager (see ``secret_values``), so the file can travel in user data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from components.render.paths import ORTHANC_DB_IN_CONTAINER
+
+ADMIN_USER = "admin"
+# Stable after a minute without new instances; forwarding peers (the DICOM proxy) send a
+# study in one association, so this adds at most a minute before a study counts as complete.
+STABLE_AGE_SECONDS = 60
+# Failed jobs must stay visible long enough for an operator (or a peer) to resubmit them.
+JOBS_HISTORY_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A modality or peer allowed to store, identified by its calling AE title."""
+
+    name: str
+    ae_title: str
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int = 5432
+    name: str = "orthanc"
+
+
+@dataclass(frozen=True)
+class OrthancConfigSpec:
+    name: str
+    ae_title: str
+    senders: Sequence[Sender] = ()
+    dicom_port: int = 4242
+    http_port: int = 8042
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    storage_directory: str = ORTHANC_DB_IN_CONTAINER
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    database: Database | None = None  # None: SQLite in storage_directory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """Where in orthanc.json a value from Secrets Manager goes at start-up."""
+
+    at: tuple[str, ...]
+    secret: str  # which secret, by role: "admin" or "database"
+    key: str  # the field of the secret's JSON
+
+
+def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "Name": spec.name,
+        "DicomAet": spec.ae_title,
+        "DicomPort": spec.dicom_port,
+        "HttpPort": spec.http_port,
+        # nginx terminates TLS in front of both ports; Orthanc only sees nginx and the
+        # private paths that security groups admit.
+        "RemoteAccessAllowed": True,
+        "AuthenticationEnabled": True,
+        "SslEnabled": False,
+        "DicomTlsEnabled": False,
+        # Behind a terminator every association comes from nginx's address: identify
+        # senders by AE title, refuse unknown ones, and insist on being called by name.
+        "DicomCheckCalledAet": True,
+        "DicomCheckModalityHost": False,
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": False,
+        "DicomAlwaysAllowFind": False,
+        "DicomAlwaysAllowMove": False,
+        "DicomAlwaysAllowGet": False,
+        "DicomModalities": {
+            sender.name: {
+                "AET": sender.ae_title,
+                # Never dialled: Orthanc only needs a syntactically valid peer address.
+                "Host": "127.0.0.1",
+                "Port": 104,
+                "AllowEcho": True,
+                "AllowStore": True,
+                "AllowFind": False,
+                "AllowMove": False,
+                "AllowGet": False,
+                "AllowNAction": False,
+                "AllowNEventReport": False,
+            }
+            for sender in spec.senders
+        },
+        # A re-sent instance is acknowledged as already stored: resubmitting a study is safe.
+        "OverwriteInstances": False,
+        "UnknownSopClassAccepted": False,
+        "StableAge": STABLE_AGE_SECONDS,
+        "SaveJobs": True,
+        "JobsHistorySize": JOBS_HISTORY_SIZE,
+        "ConcurrentJobs": 2,
+        "DicomScpTimeout": 60,
+        "StorageCompression": False,
+        "ExecuteLuaEnabled": False,
+        "RestApiWriteToFileSystemEnabled": False,
+        "HttpDescribeErrors": False,
+        "StorageDirectory": spec.storage_directory,
+        "IndexDirectory": spec.storage_directory,
+    }
+    if spec.storage == "s3":
+        if not (spec.s3_bucket and spec.s3_region):
+            raise ValueError("s3 storage needs a bucket and a region")
+        config["AwsS3Storage"] = {
+            "BucketName": spec.s3_bucket,
+            "Region": spec.s3_region,
+            "StorageStructure": "flat",
+            # Credentials come from the instance role through IMDSv2.
+            "ConnectionTimeout": 30,
+            "RequestTimeout": 1200,
+        }
+    if spec.database is not None:
+        config["PostgreSQL"] = {
+            "EnableIndex": True,
+            "EnableStorage": False,
+            "Host": spec.database.host,
+            "Port": spec.database.port,
+            "Database": spec.database.name,
+            "EnableSsl": True,
+            # Two instances share one index: no exclusive lock.
+            "Lock": False,
+        }
+    config.update(spec.extra)
+    return config
+
+
+def secret_values(spec: OrthancConfigSpec) -> list[SecretValue]:
+    """The secret parts of orthanc.json, filled on the host from Secrets Manager."""
+    values = [SecretValue(("RegisteredUsers", ADMIN_USER), "admin", "password")]
+    if spec.database is not None:
+        values += [
+            SecretValue(("PostgreSQL", "Username"), "database", "username"),
+            SecretValue(("PostgreSQL", "Password"), "database", "password"),
+        ]
+    return values
+
+
+def to_json(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,83 @@
+"""The manifest telling the host which secrets to fetch and where they go.
+
+It names secrets by ARN and says where each field lands; it holds no secret itself.
+``assets/materialize_secrets.py`` carries it out on the instance (and in the tests).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.render import paths
+from components.render.orthanc_config import SecretValue
+
+MATERIALIZE_SCRIPT = Path(__file__).with_name("assets") / "materialize_secrets.py"
+
+# Fields of the TLS secret (a JSON object) and the files nginx reads.
+TLS_FILES = (
+    ("certificate", paths.SERVER_CERT, "0644"),
+    ("privateKey", paths.SERVER_KEY, "0600"),
+    ("caCertificate", paths.CLIENT_CA, "0644"),
+)
+
+
+@dataclass(frozen=True)
+class SecretsManifestSpec:
+    region: str
+    secret_arns: Mapping[str, str]  # role ("tls", "admin", "database") -> secret ARN
+    orthanc_values: Sequence[SecretValue]
+    tls_dir: str = paths.HOST_TLS_DIR
+    orthanc_template: str = paths.ORTHANC_TEMPLATE
+    orthanc_config: str = paths.HOST_ORTHANC_CONFIG
+    # What to run when a group of files changed after a rotation.
+    on_change: Mapping[str, Sequence[str]] | None = None
+
+
+def default_on_change() -> dict[str, list[str]]:
+    compose = [paths.COMPOSE_PLUGIN, "--file", paths.COMPOSE_FILE]
+    return {
+        "tls": [*compose, "exec", "-T", "nginx", "nginx", "-s", "reload"],
+        "orthancConfig": [*compose, "restart", "orthanc"],
+    }
+
+
+def render_secrets_manifest(spec: SecretsManifestSpec) -> dict[str, Any]:
+    missing = {"tls", "admin"} - set(spec.secret_arns)
+    missing |= {v.secret for v in spec.orthanc_values} - set(spec.secret_arns)
+    if missing:
+        raise ValueError(f"no secret ARN for {sorted(missing)}")
+    return {
+        "region": spec.region,
+        "secrets": dict(spec.secret_arns),
+        "files": [
+            {
+                "group": "tls",
+                "secret": "tls",
+                "key": key,
+                "path": f"{spec.tls_dir}/{name}",
+                "mode": mode,
+            }
+            for key, name, mode in TLS_FILES
+        ],
+        "orthancConfig": {
+            "template": spec.orthanc_template,
+            "path": spec.orthanc_config,
+            "values": [
+                {"at": list(v.at), "secret": v.secret, "key": v.key} for v in spec.orthanc_values
+            ],
+        },
+        "onChange": dict(spec.on_change if spec.on_change is not None else default_on_change()),
+    }
+
+
+def manifest_json(manifest: dict[str, Any]) -> str:
+    # Compact: the manifest travels in user data, which EC2 caps at 16 KB.
+    return json.dumps(manifest, separators=(",", ":")) + "\n"
+
+
+def materialize_script() -> str:
+    return MATERIALIZE_SCRIPT.read_text()
