@@ -262,9 +262,7 @@ class OrthancServer(pulumi.ComponentResource):
         admin_secret = self._secret(
             "admin",
             "Orthanc administrator (REST API and web UI)",
-            password.result.apply(
-                lambda p: json.dumps({"username": ADMIN_USER, "password": p})
-            ),
+            password.result.apply(lambda p: json.dumps({"username": ADMIN_USER, "password": p})),
             key,
         )
         self.admin_secret_arn = admin_secret.arn

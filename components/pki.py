@@ -101,9 +101,7 @@ class CertificateAuthority:
             uses=["digital_signature", "key_encipherment", "server_auth"],
         )
 
-    def issue_client(
-        self, name: str, *, common_name: str, validity_days: int
-    ) -> IssuedCertificate:
+    def issue_client(self, name: str, *, common_name: str, validity_days: int) -> IssuedCertificate:
         return self._issue(
             name,
             common_name=common_name,
@@ -128,9 +126,7 @@ class CertificateAuthority:
                 f"{name}: {validity_days} days exceeds what CA {self.name} was sized for "
                 f"({self.longest_leaf_days})"
             )
-        key = tls.PrivateKey(
-            f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=self._opts
-        )
+        key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=self._opts)
         request = tls.CertRequest(
             f"{name}-csr",
             private_key_pem=key.private_key_pem,

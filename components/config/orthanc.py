@@ -111,9 +111,7 @@ class OrthancSettings(Section):
     # Unset: chosen by orthgate:environment (dev: ebs and sqlite; otherwise s3 and postgresql).
     storage: Literal["s3", "ebs"] | None = None
     index: Literal["postgresql", "sqlite"] | None = None
-    image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = (
-        DEFAULT_ORTHANC_IMAGE
-    )
+    image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = DEFAULT_ORTHANC_IMAGE
     nginx_image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = (
         DEFAULT_NGINX_IMAGE
     )
@@ -159,9 +157,7 @@ class OrthancSettings(Section):
         ):
             yield from duplicates((*at, key), [str(c) for c in cidrs])
         yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")
-        yield from duplicates(
-            (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
-        )
+        yield from duplicates((*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle")
         for i, modality in enumerate(self.modalities):
             if modality.ae_title == self.ae_title:
                 yield Problem(

@@ -75,7 +75,8 @@ install_compose() {{
     return 0
   fi
   local url work expected actual
-  url="https://github.com/docker/compose/releases/download/v${{COMPOSE_VERSION}}/docker-compose-linux-$(uname -m)"
+  url="https://github.com/docker/compose/releases/download"
+  url="$url/v${{COMPOSE_VERSION}}/docker-compose-linux-$(uname -m)"
   work=$(mktemp -d)
   curl --fail --silent --show-error --location --retry 8 --retry-all-errors \\
     --output "$work/docker-compose" "$url"
@@ -213,7 +214,12 @@ def render_cloud_init(spec: CloudInitSpec) -> str:
     document = {
         "packages": ["docker"],
         "write_files": [
-            {"path": f.path, "content": f.content, "permissions": f.permissions, "owner": "root:root"}
+            {
+                "path": f.path,
+                "content": f.content,
+                "permissions": f.permissions,
+                "owner": "root:root",
+            }
             for f in files
         ],
         "runcmd": [[paths.BOOT_SCRIPT]],
@@ -229,5 +235,5 @@ def encode_user_data(text: str) -> str:
     if len(raw) > USER_DATA_LIMIT:
         raw = gzip.compress(raw, mtime=0)
         if len(raw) > USER_DATA_LIMIT:
-            raise ValueError(f"user data is {len(raw)} bytes gzipped; EC2 allows {USER_DATA_LIMIT}")
+            raise ValueError(f"user data is {len(raw)} B gzipped; EC2 allows {USER_DATA_LIMIT}")
     return base64.b64encode(raw).decode()

@@ -21,7 +21,7 @@ class NginxSpec:
     orthanc_http_port: int = 8042
     tls_dir: str = TLS_DIR_IN_CONTAINER
     # pid file and temporary files: somewhere writable for whoever runs nginx.
-    runtime_dir: str = "/tmp"
+    runtime_dir: str = "/tmp"  # noqa: S108 - the container's own /tmp, nobody else's
     load_modules: Sequence[str] = ()
     # A DICOM association can idle between studies; keep it at least as long as Orthanc.
     dicom_idle_timeout_seconds: int = 600

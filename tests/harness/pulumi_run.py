@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import runpy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,27 @@ class Declared:
     outputs: dict[str, Any]
     id: str | None
     urn: str = ""
+    # The inputs as the engine received them: secret values still wrapped.
+    raw_inputs: dict[str, Any] = field(default_factory=dict)
+
+    def plain_strings(self) -> list[str]:
+        """Every string input that is NOT marked secret, at any depth."""
+        found: list[str] = []
+
+        def walk(value: Any) -> None:
+            if rpc.is_rpc_secret(value):
+                return
+            if isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    walk(item)
+
+        walk(self.raw_inputs)
+        return found
 
     @property
     def parent_types(self) -> list[str]:
@@ -76,6 +97,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 unwrap_secrets(inputs),
                 unwrap_secrets(outputs),
                 resource_id,
+                raw_inputs=inputs,
             )
         )
         return resource_id, outputs

@@ -349,7 +349,7 @@ def test_direct_connect_associates_the_virtual_private_gateway(full):
 
 
 def test_direct_connect_alone_still_gets_a_gateway_and_propagation():
-    evaluation = evaluate(
+    evaluation = evaluate_network(
         config_with(
             directConnectGatewayId="5f294f92-bafb-4011-916d-9b0b45a1c3d2",
             directConnectOnPremCidrs=["172.30.0.0/16"],

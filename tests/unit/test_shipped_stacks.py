@@ -5,9 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 import pytest
+import yaml
 
 from components.config import parse_settings
 from tests.harness.pulumi_run import evaluate, read_stack_file, shipped_stacks
+from tests.harness.user_data import cloud_config_text, written_files
 
 STACK_FILES = shipped_stacks()
 
@@ -71,3 +73,40 @@ def test_prod_is_production_with_endpoints_and_a_documented_site_to_site_vpn():
     [vpn] = settings.network.site_to_site_vpns
     documentation = [IPv4Network("203.0.113.0/24"), IPv4Network("198.51.100.0/24")]
     assert any(vpn.customer_gateway_ip in n for n in documentation)
+
+
+SERVICE_PORTS = {22, 443, 4242, 5432, 8042, 11112}
+
+
+def test_the_stack_hardens_every_orthanc_host(shipped):
+    _, evaluation = shipped
+    templates = evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates
+    for template in templates:
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert all(m["ebs"]["encrypted"] == "true" for m in template.inputs["blockDeviceMappings"])
+        assert "keyName" not in template.inputs
+        files = written_files(template)
+        nginx = files["/etc/orthgate/nginx.conf"]
+        assert "ssl_verify_client on;" in nginx
+        assert "ssl_protocols TLSv1.2 TLSv1.3;" in nginx
+        compose = yaml.safe_load(files["/etc/orthgate/compose.yml"])
+        assert compose["services"]["orthanc"]["environment"]["TCP_NODELAY"] == "1"
+
+
+def test_the_stack_opens_no_service_port_to_the_world_and_no_ssh(shipped):
+    _, evaluation = shipped
+    for rule in evaluation.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        ports = set(range(int(rule.inputs["fromPort"]), int(rule.inputs["toPort"]) + 1))
+        assert 22 not in ports
+        if ports & SERVICE_PORTS:
+            assert rule.inputs.get("cidrIpv4") != "0.0.0.0/0", rule.name
+
+
+def test_no_private_key_travels_outside_a_secret(shipped):
+    _, evaluation = shipped
+    for resource in evaluation.resources:
+        for value in resource.plain_strings():
+            assert "PRIVATE KEY" not in value, resource.name
+    for template in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert "PRIVATE KEY" not in cloud_config_text(template)
