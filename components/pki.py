@@ -62,7 +62,6 @@ class CertificateAuthority:
         self.validity_days = validity_days
         self.longest_leaf_days = longest_leaf_days
         self._opts = opts
-        self._rsa_bits = rsa_bits
         key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=rsa_bits, opts=opts)
         cert = tls.SelfSignedCert(
             f"{name}-cert",

@@ -1,0 +1,183 @@
+"""Run the cloud side exactly as the program rendered it, on Debian's Orthanc and nginx.
+
+From a mock evaluation of a stack: the launch template's user data (nginx.conf, orthanc.json,
+the secrets manifest, the compose file), the secrets as Secrets Manager would hold them
+(real certificates from the pulumi-tls mock), and the DICOM CA's key. The secrets step is
+the program's own script, run against a stand-in for the AWS CLI; the compose file decides
+which host file each container sees where, and the test reproduces that with bind mounts.
+Only three things differ from the instance: paths under a temporary root instead of /, both
+servers in one network namespace (``orthanc`` resolves to it), and nginx loading Debian's
+stream module, which the container image has built in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from components.render import paths
+from components.render.secrets_manifest import MATERIALIZE_SCRIPT
+from tests.harness.pulumi_run import Evaluation
+from tests.harness.user_data import written_files
+from tests.integration.netlab import Host, Orthanc, Process, require, require_nginx_stream
+
+FAKE_AWS = """#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+secret_id = args[args.index("--secret-id") + 1]
+print(json.load(open(os.environ["FAKE_SECRETS"]))[secret_id])
+"""
+
+
+@dataclass
+class CloudSide:
+    host: Host
+    orthanc: Orthanc
+    nginx: Process
+    ca_cert_pem: str
+    ca_key_pem: str
+    ca_file: Path
+    admin: tuple[str, str]
+    tls_port: int
+    ae_title: str
+    environment: dict[str, str]
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        self.orthanc.stop()
+
+
+def secret_store(evaluation: Evaluation) -> dict[str, str]:
+    """Secret ARN -> SecretString, as the program wrote them into Secrets Manager."""
+    return {
+        version.inputs["secretId"]: version.inputs["secretString"]
+        for version in evaluation.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    }
+
+
+def _volumes(service: dict) -> dict[str, str]:
+    """container path -> host path, from a compose service."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        host_path, container_path = volume.split(":")[:2]
+        mounts[container_path] = host_path
+    return mounts
+
+
+def _relocate(path: str, root: Path) -> str:
+    return str(root / path.lstrip("/"))
+
+
+def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> CloudSide:
+    require("Orthanc", "nginx")
+    stream_module = require_nginx_stream()
+    template = evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
+    files = written_files(template)
+    root = workdir / "host"  # stands for the instance's /
+
+    # 1. What cloud-init writes, under the stand-in root.
+    for path, content in files.items():
+        target = Path(_relocate(path, root))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+
+    # 2. The secrets step, with its host paths moved under the root.
+    manifest = json.loads(files[paths.SECRETS_MANIFEST])
+    for item in manifest["files"]:
+        item["path"] = _relocate(item["path"], root)
+    for key in ("template", "path"):
+        manifest["orthancConfig"][key] = _relocate(manifest["orthancConfig"][key], root)
+    manifest["onChange"] = {}
+    manifest_path = workdir / "secrets.json"
+    manifest_path.write_text(json.dumps(manifest))
+    store = workdir / "secret-store.json"
+    store.write_text(json.dumps(secret_store(evaluation)))
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "aws").chmod(0o755)
+    subprocess.run(
+        [sys.executable, str(MATERIALIZE_SCRIPT), "--manifest", str(manifest_path)],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SECRETS": str(store)},
+        check=True,
+        capture_output=True,
+    )
+
+    compose = yaml.safe_load(files[paths.COMPOSE_FILE])
+    orthanc_service, nginx_service = compose["services"]["orthanc"], compose["services"]["nginx"]
+    environment = {k: str(v) for k, v in orthanc_service.get("environment", {}).items()}
+
+    # 3. Orthanc sees its config and data where compose mounts them.
+    orthanc_mounts = _volumes(orthanc_service)
+    config_file = Path(_relocate(orthanc_mounts[paths.ORTHANC_CONFIG_IN_CONTAINER], root))
+    var_lib = workdir / "orthanc-var-lib"  # bound on /var/lib/orthanc, which Debian has
+    data_host = orthanc_mounts.get(paths.ORTHANC_DB_IN_CONTAINER)
+    (var_lib / "db").mkdir(parents=True, exist_ok=True)
+    binds = {var_lib: "/var/lib/orthanc"}
+    if data_host:
+        data_dir = Path(_relocate(data_host, root))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        binds[data_dir] = paths.ORTHANC_DB_IN_CONTAINER
+    orthanc = Orthanc(host, config_file, binds=binds, env=environment).start()
+
+    # 4. nginx: the rendered nginx.conf, unchanged, included from a two-line main file.
+    nginx_mounts = _volumes(nginx_service)
+    etc_nginx = workdir / "etc-nginx"
+    (etc_nginx / "tls").mkdir(parents=True, exist_ok=True)
+    (etc_nginx / "nginx.conf").write_text("")
+    (etc_nginx / "orthgate-test.conf").write_text(
+        f"load_module {stream_module};\ninclude {paths.NGINX_CONF_IN_CONTAINER};\n"
+    )
+    private = {}
+    for name, target in (("tmp", "/tmp"), ("var-lib-nginx", "/var/lib/nginx"),
+                         ("var-log-nginx", "/var/log/nginx")):  # fmt: skip
+        (workdir / name).mkdir(exist_ok=True)
+        private[workdir / name] = target
+    nginx = host.spawn(
+        [require("nginx")["nginx"], "-c", "/etc/nginx/orthgate-test.conf", "-g", "daemon off;"],
+        binds={
+            etc_nginx: "/etc/nginx",
+            Path(_relocate(nginx_mounts[paths.NGINX_CONF_IN_CONTAINER], root)): (
+                paths.NGINX_CONF_IN_CONTAINER
+            ),
+            Path(_relocate(nginx_mounts[paths.TLS_DIR_IN_CONTAINER], root)): (
+                paths.TLS_DIR_IN_CONTAINER
+            ),
+            **private,
+        },
+        extra_hosts={"orthanc": "127.0.0.1"},
+        label="nginx",
+    )
+    tls_port = int(nginx_service["ports"][0].split(":")[1])
+    host.wait_for_port(tls_port, process=nginx)
+
+    ca_key_pem = next(
+        r.outputs["privateKeyPem"]
+        for r in evaluation.of_type("tls:index/privateKey:PrivateKey")
+        if r.name.endswith("dicom-ca-key")
+    )
+    tls_dir = Path(manifest["files"][0]["path"]).parent
+    admin = json.loads(
+        next(
+            v for arn, v in secret_store(evaluation).items() if arn == manifest["secrets"]["admin"]
+        )
+    )
+    settings = json.loads(config_file.read_text())
+    return CloudSide(
+        host=host,
+        orthanc=orthanc,
+        nginx=nginx,
+        ca_cert_pem=(tls_dir / paths.CLIENT_CA).read_text(),
+        ca_key_pem=ca_key_pem,
+        ca_file=tls_dir / paths.CLIENT_CA,
+        admin=(admin["username"], admin["password"]),
+        tls_port=tls_port,
+        ae_title=settings["DicomAet"],
+        environment=environment,
+    )
