@@ -383,3 +383,19 @@ def test_every_orthanc_resource_is_a_child_of_the_component(dev):
     registered = dev.component_outputs(COMPONENT, "orthanc")
     assert registered["dicomTlsPort"] == 11112
     assert registered["securityGroupId"] == dev.named("orthanc-sg").id
+
+
+def test_certificates_renew_early_and_the_ca_outlives_every_leaf(dev):
+    ca = dev.named("orthanc-dicom-ca-cert")
+    leaf = dev.named("orthanc-server-cert")
+    assert ca.inputs["isCaCertificate"] is True
+    assert ca.inputs["validityPeriodHours"] == 3650 * 24
+    assert leaf.inputs["validityPeriodHours"] == 365 * 24
+    assert leaf.inputs["earlyRenewalHours"] == 30 * 24
+    # The CA renews while a full-length leaf still fits before its end.
+    assert ca.inputs["earlyRenewalHours"] >= leaf.inputs["validityPeriodHours"]
+    assert set(leaf.inputs["allowedUses"]) == {
+        "digital_signature",
+        "key_encipherment",
+        "server_auth",
+    }
