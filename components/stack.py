@@ -16,6 +16,7 @@ from components.aws_context import (
     lookup_aws_context,
     lookup_zone_names,
 )
+from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
@@ -43,6 +44,29 @@ def build(settings: Settings) -> dict[str, Any]:
         ),
     )
 
+    orthanc_subnets = (
+        network.public_subnet_cidrs
+        if orthanc.placement == "public"
+        else network.private_subnet_cidrs
+    )[: orthanc.instance_count]
+    client_vpn = None
+    private_source_groups = {}
+    if settings.client_vpn.enabled:
+        client_vpn = ClientVpn(
+            "client-vpn",
+            ClientVpnArgs(
+                settings=settings.client_vpn,
+                network=network.refs,
+                orthanc_subnet_cidrs=orthanc_subnets,
+                context=context,
+                naming=naming,
+                protect=settings.is_production,
+            ),
+        )
+        # Client VPN source-NATs its clients: Orthanc sees the endpoint's group, never
+        # the client range.
+        private_source_groups["client-vpn"] = client_vpn.security_group_id
+
     server = OrthancServer(
         "orthanc",
         OrthancServerArgs(
@@ -53,10 +77,11 @@ def build(settings: Settings) -> dict[str, Any]:
             ami_id=ami_id,
             ami_pinned=orthanc.ami_id is not None,
             protect=settings.is_production,
+            private_source_groups=private_source_groups,
         ),
     )
 
-    return {
+    outputs = {
         "environment": settings.environment,
         "region": context.region,
         "vpcId": network.vpc_id,
@@ -88,6 +113,16 @@ def build(settings: Settings) -> dict[str, Any]:
         "orthancAdminSecretArn": server.admin_secret_arn,
         "orthancAdminPassword": server.admin_password,
     }
+    if client_vpn is not None:
+        outputs |= {
+            "clientVpnEndpointId": client_vpn.endpoint_id,
+            "clientVpnDnsName": client_vpn.dns_name,
+            "clientVpnSecurityGroupId": client_vpn.security_group_id,
+            "clientVpnCaCertificate": client_vpn.ca_cert_pem,
+            "clientVpnCertificatesExpireAt": client_vpn.client_certificates_expire_at,
+            "clientVpnProfiles": client_vpn.profiles,
+        }
+    return outputs
 
 
 def program() -> None:

@@ -149,6 +149,17 @@ class NetworkSettings(Section):
     def needs_vpn_gateway(self) -> bool:
         return bool(self.site_to_site_vpns or self.direct_connect_gateway_id)
 
+    def on_prem_ranges(self, at: Loc) -> list[tuple[Loc, IPv4Network]]:
+        """Every on-premises range with the key path it was given at."""
+        return [
+            ((*at, "siteToSiteVpns", i, "onPremCidrs", j), cidr)
+            for i, vpn in enumerate(self.site_to_site_vpns)
+            for j, cidr in enumerate(vpn.on_prem_cidrs)
+        ] + [
+            ((*at, "directConnectOnPremCidrs", j), cidr)
+            for j, cidr in enumerate(self.direct_connect_on_prem_cidrs)
+        ]
+
     def problems(self, at: Loc) -> Iterator[Problem]:
         """Rules that involve more than one key; field rules have already passed."""
         try:
@@ -183,15 +194,7 @@ class NetworkSettings(Section):
             )
 
         seen: list[tuple[Loc, IPv4Network]] = []
-        labelled = [
-            ((*vpns, i, "onPremCidrs", j), cidr)
-            for i, vpn in enumerate(self.site_to_site_vpns)
-            for j, cidr in enumerate(vpn.on_prem_cidrs)
-        ] + [
-            ((*at, "directConnectOnPremCidrs", j), cidr)
-            for j, cidr in enumerate(self.direct_connect_on_prem_cidrs)
-        ]
-        for loc, cidr in labelled:
+        for loc, cidr in self.on_prem_ranges(at):
             if cidr.overlaps(self.vpc_cidr):
                 yield Problem(loc, f"overlaps the VPC {self.vpc_cidr}", str(cidr))
             for other_loc, other in seen:

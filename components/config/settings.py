@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from components.config.base import Section
+from components.config.client_vpn import ClientVpnSettings
 from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
 from components.config.network import NetworkSettings
 from components.config.orthanc import OrthancSettings
@@ -30,6 +31,7 @@ class Settings(Section):
     environment: Environment
     network: NetworkSettings
     orthanc: OrthancSettings = OrthancSettings()
+    client_vpn: ClientVpnSettings = ClientVpnSettings()
 
     @property
     def is_production(self) -> bool:
@@ -39,6 +41,12 @@ class Settings(Section):
         """Rules across keys; each section checks its own, then rules between sections."""
         yield from self.network.problems(("network",))
         yield from self.orthanc.problems(("orthanc",), nat_gateways=self.network.nat_gateways)
+        yield from self.client_vpn.problems(
+            ("clientVpn",),
+            vpc_cidr=self.network.vpc_cidr,
+            zone_count=self.network.availability_zones,
+            on_prem=self.network.on_prem_ranges(("network",)),
+        )
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:

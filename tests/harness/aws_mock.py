@@ -99,6 +99,10 @@ class AwsMock:
             "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
             "aws:ec2/instance:Instance": self._instance,
             "aws:ec2/eipAssociation:EipAssociation": self._plain("eipassoc"),
+            "aws:acm/certificate:Certificate": self._acm_certificate,
+            "aws:ec2clientvpn/endpoint:Endpoint": self._client_vpn_endpoint,
+            "aws:ec2clientvpn/networkAssociation:NetworkAssociation": self._vpn_association,
+            "aws:ec2clientvpn/authorizationRule:AuthorizationRule": self._vpn_authorization,
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
@@ -430,6 +434,28 @@ class AwsMock:
             "instanceState": "running",
             "publicIp": "",
         }
+
+    # --- ACM and Client VPN ---------------------------------------------------------------------
+
+    def _acm_certificate(self, name: str, inputs: dict) -> tuple[str, dict]:
+        arn = self.arn("acm", f"certificate/{_uuid('acm', name)}")
+        return arn, {"arn": arn, "status": "ISSUED", "type": "IMPORTED"}
+
+    def _client_vpn_endpoint(self, name: str, inputs: dict) -> tuple[str, dict]:
+        endpoint_id = aws_id("cvpn-endpoint", name)
+        return endpoint_id, {
+            "arn": self.arn("ec2", f"client-vpn-endpoint/{endpoint_id}"),
+            "dnsName": f"*.{endpoint_id}.prod.clientvpn.{self.region}.amazonaws.com",
+            "selfServicePortalUrl": "",
+        }
+
+    def _vpn_association(self, name: str, inputs: dict) -> tuple[str, dict]:
+        association = aws_id("cvpn-assoc", name)
+        return association, {"associationId": association, "vpcId": aws_id("vpc", "network-vpc")}
+
+    def _vpn_authorization(self, name: str, inputs: dict) -> tuple[str, dict]:
+        target = inputs.get("targetNetworkCidr")
+        return f"{inputs.get('clientVpnEndpointId')},{target}", {}
 
     # --- lookups -----------------------------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""``orthgate:clientVpn``: AWS Client VPN for a handful of workstations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from components.config.base import Section
+from components.config.errors import Loc, Problem, duplicates, key_path
+from components.config.orthanc import AllowedCidr
+from components.config.types import DnsLabel, Ipv4Cidr, LogRetentionDays, Number, int_range, one_of
+
+_DOMAIN = re.compile(
+    r"^(?=.{4,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$"
+)
+# AWS sizes the client range at twice the concurrent connections; /22 suits about 512.
+CLIENT_CIDR_PREFIXES = (12, 22)
+
+
+def _check_client_cidr(network: IPv4Network) -> IPv4Network:
+    low, high = CLIENT_CIDR_PREFIXES
+    if not low <= network.prefixlen <= high:
+        raise ValueError(
+            f"must have a prefix from /{low} to /{high} (AWS Client VPN); e.g. 192.168.0.0/22"
+        )
+    return network
+
+
+def _check_domain(value: str) -> str:
+    if not _DOMAIN.fullmatch(value):
+        raise ValueError(
+            "must be a lower-case DNS domain with at least two labels, e.g. vpn.example.org: "
+            "AWS refuses a server certificate without one"
+        )
+    return value
+
+
+def _check_banner(value: str) -> str:
+    if len(value) > 1400:
+        raise ValueError(f"is {len(value)} characters; AWS allows at most 1400")
+    return value
+
+
+ClientCidr = Annotated[Ipv4Cidr, AfterValidator(_check_client_cidr)]
+
+
+class ClientVpnSettings(Section):
+    enabled: bool = False
+    client_cidr: ClientCidr | None = None
+    workstations: list[DnsLabel] = []
+    certificate_domain: Annotated[str, Field(strict=True), AfterValidator(_check_domain)] = (
+        "clientvpn.orthgate.internal"
+    )
+    certificate_validity_days: Annotated[
+        Number, int_range(90, 825, "a certificate lifetime in days")
+    ] = 365
+    associated_subnets: Annotated[Number, int_range(1, 3, "a number of subnets")] = 1
+    session_timeout_hours: Annotated[
+        Number, one_of((8, 10, 12, 24), "a session timeout AWS offers, in hours")
+    ] = 8
+    transport_protocol: Literal["udp", "tcp"] = "udp"
+    vpn_port: Annotated[Number, one_of((443, 1194), "a port AWS Client VPN listens on")] = 443
+    log_retention_days: LogRetentionDays = 365
+    extra_authorized_cidrs: list[AllowedCidr] = []
+    login_banner: Annotated[str, Field(strict=True), AfterValidator(_check_banner)] | None = None
+
+    def problems(
+        self,
+        at: Loc,
+        *,
+        vpc_cidr: IPv4Network,
+        zone_count: int,
+        on_prem: list[tuple[Loc, IPv4Network]],
+    ) -> Iterator[Problem]:
+        if not self.enabled:
+            return
+        if self.client_cidr is None:
+            yield Problem(
+                (*at, "clientCidr"),
+                "is required when the Client VPN is enabled, e.g. 192.168.0.0/22 (a range "
+                "used nowhere else: not in the VPC nor on-premises)",
+            )
+        if not self.workstations:
+            yield Problem(
+                (*at, "workstations"),
+                "list at least one workstation (a DNS label); each gets its own certificate "
+                "and profile",
+                [],
+            )
+        yield from duplicates((*at, "workstations"), self.workstations)
+        if self.associated_subnets > zone_count:
+            yield Problem(
+                (*at, "associatedSubnets"),
+                f"cannot exceed orthgate:network.availabilityZones ({zone_count}): one "
+                "association per zone's private subnet",
+                self.associated_subnets,
+            )
+        yield from duplicates(
+            (*at, "extraAuthorizedCidrs"), [str(c) for c in self.extra_authorized_cidrs]
+        )
+        if self.client_cidr is None:
+            return
+        client = self.client_cidr
+        others: list[tuple[str, IPv4Network]] = [("the VPC (orthgate:network.vpcCidr)", vpc_cidr)]
+        others += [(key_path(loc), cidr) for loc, cidr in on_prem]
+        others += [
+            (key_path((*at, "extraAuthorizedCidrs", i)), cidr)
+            for i, cidr in enumerate(self.extra_authorized_cidrs)
+        ]
+        for label, cidr in others:
+            if client.overlaps(cidr):
+                yield Problem(
+                    (*at, "clientCidr"),
+                    f"overlaps {cidr}, {label}: client addresses must be routable to nothing else",
+                    str(client),
+                )
