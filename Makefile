@@ -9,7 +9,7 @@ STACK ?= dev
 # Pulumi state stays on this machine unless the operator chooses otherwise.
 export PULUMI_BACKEND_URL ?= file://~
 
-.PHONY: help test lint system-packages venv preview up constraints clean
+.PHONY: help test lint system-packages venv preview up proxy-bundle constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ preview: venv ## pulumi preview of STACK (default dev)
 up: venv ## pulumi up of STACK (default dev), state in the local backend
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK)
+
+proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (default ./proxy-SITE)
+	$(BIN)/python -m tools.proxy_bundle $(SITE) $(or $(DEST),proxy-$(SITE)) --stack $(STACK)
 
 constraints: venv ## re-pin every transitive dependency after changing requirements
 	{ echo "# Every package the venv holds, pinned, so a clean clone installs the same tree."; \

@@ -100,7 +100,15 @@ class CertificateAuthority:
             uses=["digital_signature", "key_encipherment", "server_auth"],
         )
 
-    def issue_client(self, name: str, *, common_name: str, validity_days: int) -> IssuedCertificate:
+    def issue_client(
+        self,
+        name: str,
+        *,
+        common_name: str,
+        validity_days: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> IssuedCertificate:
+        """A clientAuth leaf; ``opts`` lets another component own it (e.g. a proxy site)."""
         return self._issue(
             name,
             common_name=common_name,
@@ -108,6 +116,7 @@ class CertificateAuthority:
             ip_addresses=[],
             validity_days=validity_days,
             uses=["digital_signature", "key_encipherment", "client_auth"],
+            opts=opts,
         )
 
     def _issue(
@@ -119,13 +128,15 @@ class CertificateAuthority:
         ip_addresses: pulumi.Input[Sequence[str]],
         validity_days: int,
         uses: list[str],
+        opts: pulumi.ResourceOptions | None = None,
     ) -> IssuedCertificate:
         if validity_days > self.longest_leaf_days:
             raise ValueError(
                 f"{name}: {validity_days} days exceeds what CA {self.name} was sized for "
                 f"({self.longest_leaf_days})"
             )
-        key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=self._opts)
+        opts = opts or self._opts
+        key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=opts)
         request = tls.CertRequest(
             f"{name}-csr",
             private_key_pem=key.private_key_pem,
@@ -136,7 +147,7 @@ class CertificateAuthority:
             },
             dns_names=dns_names,
             ip_addresses=ip_addresses,
-            opts=self._opts,
+            opts=opts,
         )
         cert = tls.LocallySignedCert(
             f"{name}-cert",
@@ -147,7 +158,7 @@ class CertificateAuthority:
             set_subject_key_id=True,
             validity_period_hours=hours(validity_days),
             early_renewal_hours=hours(LEAF_RENEWAL_DAYS),
-            opts=self._opts,
+            opts=opts,
         )
         return IssuedCertificate(
             cert_pem=cert.cert_pem,

@@ -18,6 +18,7 @@ from components.aws_context import (
 )
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
+from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs, proxy_sender
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
 from components.orthanc_server import OrthancServer, OrthancServerArgs
@@ -78,8 +79,27 @@ def build(settings: Settings) -> dict[str, Any]:
             ami_pinned=orthanc.ami_id is not None,
             protect=settings.is_production,
             private_source_groups=private_source_groups,
+            extra_senders=[proxy_sender(p) for p in settings.dicom_proxies],
         ),
     )
+
+    proxies = [
+        DicomProxyAccess(
+            f"proxy-{site.name}",
+            DicomProxyAccessArgs(
+                settings=site,
+                dicom_ca=server.dicom_ca,
+                orthanc_security_group_id=server.security_group_id,
+                cloud_host=server.dicom_tls_host,
+                cloud_port=server.dicom_tls_port,
+                cloud_ae_title=server.ae_title,
+                orthanc_image=orthanc.image,
+                certificate_validity_days=orthanc.certificate_validity_days,
+                naming=naming,
+            ),
+        )
+        for site in settings.dicom_proxies
+    ]
 
     outputs = {
         "environment": settings.environment,
@@ -113,6 +133,18 @@ def build(settings: Settings) -> dict[str, Any]:
         "orthancAdminSecretArn": server.admin_secret_arn,
         "orthancAdminPassword": server.admin_password,
     }
+    if proxies:
+        outputs |= {
+            "dicomProxySites": {
+                p.site: {
+                    "aeTitle": p.ae_title,
+                    "sourceCidrs": p.source_cidrs,
+                    "certificateExpiresAt": p.certificate_expires_at,
+                }
+                for p in proxies
+            },
+            "dicomProxyBundles": pulumi.Output.secret({p.site: p.bundle for p in proxies}),
+        }
     if client_vpn is not None:
         outputs |= {
             "clientVpnEndpointId": client_vpn.endpoint_id,

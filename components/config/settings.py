@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from components.config.base import Section
 from components.config.client_vpn import ClientVpnSettings
+from components.config.dicom_proxy import DicomProxySettings, proxy_problems
 from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
 from components.config.network import NetworkSettings
 from components.config.orthanc import OrthancSettings
@@ -32,6 +33,7 @@ class Settings(Section):
     network: NetworkSettings
     orthanc: OrthancSettings = OrthancSettings()
     client_vpn: ClientVpnSettings = ClientVpnSettings()
+    dicom_proxies: list[DicomProxySettings] = []
 
     @property
     def is_production(self) -> bool:
@@ -47,6 +49,7 @@ class Settings(Section):
             zone_count=self.network.availability_zones,
             on_prem=self.network.on_prem_ranges(("network",)),
         )
+        yield from proxy_problems(self.dicom_proxies, self.orthanc)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:

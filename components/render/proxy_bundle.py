@@ -1,0 +1,230 @@
+"""The bundle a hospital site runs: an Orthanc proxy and its lossless forwarder.
+
+Modalities send plaintext DICOM to the proxy on the site's LAN; the forwarder sends each
+study over mutual-TLS DICOM to the cloud Orthanc and deletes locally only what the cloud
+confirmed. Every file of the bundle comes from here; it holds the site's private key, so
+the whole bundle is a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.render.compose import to_yaml
+from components.render.orthanc_config import Sender
+
+FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
+FORWARDER_USER = "forwarder"
+FORWARDER_STATUS_PORT = 8099
+# Official Python image, pinned: it runs only the standard-library forwarder.
+DEFAULT_FORWARDER_IMAGE = "python:3.12.8-slim-bookworm"
+CLOUD_MODALITY = "cloud"
+
+# Paths inside the proxy's containers.
+TLS_DIR = "/etc/orthanc/tls"
+SITE_CERT, SITE_KEY, CA_CERT = "site.crt", "site.key", "dicom-ca.crt"
+STORAGE_DIR = "/var/lib/orthanc/db"
+
+
+@dataclass(frozen=True)
+class ProxyBundleSpec:
+    site: str
+    ae_title: str
+    cloud_host: str
+    cloud_port: int
+    cloud_ae_title: str
+    client_cert_pem: str
+    client_key_pem: str
+    ca_cert_pem: str
+    forwarder_password: str
+    orthanc_image: str
+    forwarder_image: str = DEFAULT_FORWARDER_IMAGE
+    listen_port: int = 104
+    # None: any modality on the LAN may store; otherwise only these calling AE titles.
+    modalities: Sequence[Sender] | None = None
+    backlog_warning_instances: int = 10000
+    tls_dir: str = TLS_DIR
+    storage_dir: str = STORAGE_DIR
+    orthanc_url: str = "http://orthanc:8042"
+    status_address: str = "0.0.0.0"  # noqa: S104 - inside its container; published to loopback
+
+
+def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
+    restricted = spec.modalities is not None
+    modalities: dict[str, Any] = {
+        CLOUD_MODALITY: {
+            "AET": spec.cloud_ae_title,
+            "Host": spec.cloud_host,
+            "Port": spec.cloud_port,
+            "UseDicomTls": True,
+            "AllowEcho": True,
+            "AllowStore": False,
+            "AllowFind": False,
+            "AllowMove": False,
+            "AllowGet": False,
+        }
+    }
+    for sender in spec.modalities or ():
+        modalities[sender.name] = {
+            "AET": sender.ae_title,
+            "Host": "127.0.0.1",  # never dialled; senders are recognised by AE title
+            "Port": 104,
+            "AllowEcho": True,
+            "AllowStore": True,
+            "AllowFind": False,
+            "AllowMove": False,
+            "AllowGet": False,
+        }
+    return {
+        "Name": f"orthgate proxy {spec.site}",
+        "DicomAet": spec.ae_title,
+        "DicomPort": 4242,
+        "HttpPort": 8042,
+        # The LAN side is plaintext DICOM (that is the point of a proxy); the REST API is
+        # reached by the forwarder only and is never published outside the compose network.
+        "RemoteAccessAllowed": True,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {FORWARDER_USER: spec.forwarder_password},
+        "DicomCheckCalledAet": True,
+        "DicomCheckModalityHost": False,
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": not restricted,
+        "DicomModalities": modalities,
+        # Outgoing DICOM TLS to the cloud: this site's certificate, the DICOM CA as trust.
+        "DicomTlsEnabled": False,
+        "DicomTlsCertificate": f"{spec.tls_dir}/{SITE_CERT}",
+        "DicomTlsPrivateKey": f"{spec.tls_dir}/{SITE_KEY}",
+        "DicomTlsTrustedCertificates": f"{spec.tls_dir}/{CA_CERT}",
+        "DicomTlsRemoteCertificateRequired": True,
+        "OverwriteInstances": False,
+        "StableAge": 10,
+        # The forwarder is the single source of truth for what still has to go.
+        "SaveJobs": False,
+        "JobsHistorySize": 1000,
+        "ConcurrentJobs": 1,
+        "DicomScuTimeout": 30,
+        "ExecuteLuaEnabled": False,
+        "RestApiWriteToFileSystemEnabled": False,
+        "HttpDescribeErrors": False,
+        "StorageDirectory": spec.storage_dir,
+        "IndexDirectory": spec.storage_dir,
+    }
+
+
+def render_forwarder_config(spec: ProxyBundleSpec) -> dict[str, Any]:
+    return {
+        "orthanc": {
+            "url": spec.orthanc_url,
+            "username": FORWARDER_USER,
+            "password": spec.forwarder_password,
+        },
+        "destination": CLOUD_MODALITY,
+        "pollSeconds": 2,
+        "retry": {"initialSeconds": 5, "maxSeconds": 600},
+        "backlogWarningInstances": spec.backlog_warning_instances,
+        "status": {"address": spec.status_address, "port": FORWARDER_STATUS_PORT},
+        "jobTimeoutSeconds": 3600,
+    }
+
+
+def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
+    return {
+        "name": f"orthgate-proxy-{spec.site}",
+        "services": {
+            "orthanc": {
+                "image": spec.orthanc_image,
+                "restart": "unless-stopped",
+                # DCMTK leaves Nagle on: small images would each wait for a delayed ACK.
+                "environment": {"TCP_NODELAY": "1"},
+                "ports": [f"{spec.listen_port}:4242"],
+                "volumes": [
+                    "./orthanc/orthanc.json:/etc/orthanc/orthanc.json:ro",
+                    f"./tls:{spec.tls_dir}:ro",
+                    f"proxy-data:{spec.storage_dir}",
+                ],
+                "stop_grace_period": "30s",
+            },
+            "forwarder": {
+                "image": spec.forwarder_image,
+                "restart": "unless-stopped",
+                "depends_on": ["orthanc"],
+                "command": [
+                    "python3",
+                    "/forwarder/forwarder.py",
+                    "--config",
+                    "/forwarder/forwarder.json",
+                ],
+                "volumes": ["./forwarder:/forwarder:ro"],
+                # The backlog, for the site's monitoring, on this machine only.
+                "ports": [f"127.0.0.1:{FORWARDER_STATUS_PORT}:{FORWARDER_STATUS_PORT}"],
+                "stop_grace_period": "30s",
+            },
+        },
+        # The images waiting to go: a named volume survives container replacement.
+        "volumes": {"proxy-data": {}},
+    }
+
+
+def render_site_readme(spec: ProxyBundleSpec) -> str:
+    return f"""# orthgate DICOM proxy: site {spec.site}
+
+This folder runs an Orthanc that receives images from the site's modalities in plaintext
+DICOM and forwards each study over DICOM TLS (mutual certificates) to the cloud Orthanc.
+An image leaves this machine only once the cloud has confirmed it; while the link is down
+images wait here and are retried (5 s, growing to 10 minutes).
+
+It holds this site's private key (`tls/{SITE_KEY}`) and the forwarder's password: keep the
+folder readable by administrators only.
+
+## Start
+    docker compose up -d
+
+## Modalities (on the LAN)
+Send to this machine's address, port {spec.listen_port}, called AE title `{spec.ae_title}`.
+{_modalities_line(spec)}
+
+## Firewall
+- Outbound: TCP to `{spec.cloud_host}` port {spec.cloud_port} only (DICOM TLS).
+- Inbound: TCP {spec.listen_port} from the modalities' LAN only. Nothing from the Internet.
+
+## Check the link to the cloud
+    echoscu -aet {spec.ae_title} -aec {spec.cloud_ae_title} \\
+      +tls tls/{SITE_KEY} tls/{SITE_CERT} +cf tls/{CA_CERT} {spec.cloud_host} {spec.cloud_port}
+
+## Watch the backlog
+    curl -s http://127.0.0.1:{FORWARDER_STATUS_PORT}/status
+    docker compose logs -f forwarder    # one line per forwarded study
+
+The site certificate expires; when orthgate renews it, write the new bundle over this
+folder and run `docker compose up -d` again. Waiting images are kept in the `proxy-data`
+volume across restarts and updates.
+"""
+
+
+def _modalities_line(spec: ProxyBundleSpec) -> str:
+    if spec.modalities is None:
+        return "Any calling AE title is accepted."
+    titles = ", ".join(f"`{m.ae_title}`" for m in spec.modalities)
+    return f"Only these calling AE titles are accepted: {titles}."
+
+
+def render_proxy_bundle(spec: ProxyBundleSpec) -> dict[str, str]:
+    """Relative path -> file content: everything a site needs, ready to run."""
+    return {
+        "README.md": render_site_readme(spec),
+        "docker-compose.yml": to_yaml(render_proxy_compose(spec)),
+        "orthanc/orthanc.json": json.dumps(render_proxy_orthanc_config(spec), indent=2) + "\n",
+        "forwarder/forwarder.py": FORWARDER_SCRIPT.read_text(),
+        "forwarder/forwarder.json": json.dumps(render_forwarder_config(spec), indent=2) + "\n",
+        f"tls/{SITE_CERT}": spec.client_cert_pem,
+        f"tls/{SITE_KEY}": spec.client_key_pem,
+        f"tls/{CA_CERT}": spec.ca_cert_pem,
+    }
+
+
+# Files an operator must protect when the bundle is written to disk.
+PRIVATE_FILES = frozenset({f"tls/{SITE_KEY}", "orthanc/orthanc.json", "forwarder/forwarder.json"})

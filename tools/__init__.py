@@ -1,0 +1,1 @@
+"""Operator tools around a deployed orthgate stack."""
