@@ -9,7 +9,7 @@ STACK ?= dev
 # Pulumi state stays on this machine unless the operator chooses otherwise.
 export PULUMI_BACKEND_URL ?= file://~
 
-.PHONY: help test lint system-packages venv preview up proxy-bundle constraints clean
+.PHONY: help test lint system-packages venv preview up demo proxy-bundle constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ preview: venv ## pulumi preview of STACK (default dev)
 up: venv ## pulumi up of STACK (default dev), state in the local backend
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK)
+
+demo: system-packages venv ## rehearse modality -> proxy -> cloud on this machine (root)
+	$(BIN)/python -m tools.demo
 
 proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (default ./proxy-SITE)
 	$(BIN)/python -m tools.proxy_bundle $(SITE) $(or $(DEST),proxy-$(SITE)) --stack $(STACK)

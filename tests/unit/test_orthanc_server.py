@@ -322,7 +322,8 @@ def test_production_points_orthanc_at_s3_and_postgresql(prd):
 
 
 def test_two_instances_spread_over_zones_under_one_certificate(prd):
-    instances = prd.of_type(INSTANCE)
+    # Registration order is not declaration order: look them up by name.
+    instances = [prd.named(f"orthanc-{i}") for i in range(2)]
     assert [i.inputs["subnetId"] for i in instances] == prd.outputs["publicSubnetIds"][:2]
     server = cert(tls_secret(prd)["certificate"])
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -93,8 +93,11 @@ def test_one_vpc_with_dns_support_and_hostnames(dev):
 
 def test_subnets_follow_the_layout_one_public_and_one_private_per_zone(full):
     subnets = full.of_type(SUBNET)
-    public = [s for s in subnets if s.inputs["tags"]["orthgate:tier"] == "public"]
-    private = [s for s in subnets if s.inputs["tags"]["orthgate:tier"] == "private"]
+    # Registration order is not declaration order: look the subnets up by name.
+    public = [full.named(f"network-public-{i}") for i in range(3)]
+    private = [full.named(f"network-private-{i}") for i in range(3)]
+    assert all(s.inputs["tags"]["orthgate:tier"] == "public" for s in public)
+    assert all(s.inputs["tags"]["orthgate:tier"] == "private" for s in private)
     zones = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
     assert [s.inputs["availabilityZone"] for s in public] == zones
     assert [s.inputs["availabilityZone"] for s in private] == zones

@@ -1,0 +1,741 @@
+#!/usr/bin/env python3
+"""orthgate: forward every study stored on the proxy Orthanc to the cloud, losing nothing.
+
+Runs next to the on-premises proxy Orthanc and drives its REST API::
+
+    python3 forwarder.py --config forwarder.json
+
+Python 3.9+, standard library only. Works against Orthanc 1.10.1 (Debian 12) and the
+orthancteam image (1.12/1.13): it uses only routes present in all of them.
+
+How it works
+------------
+* Work is whatever the proxy still stores: ``GET /studies?expand``, oldest ``LastUpdate``
+  first. Nothing depends on Orthanc events, so after a restart of Orthanc or of the
+  forwarder every stored instance is picked up again (including studies that never became
+  "stable": that state lives in Orthanc's memory only).
+* A study is forwarded once it is settled: Orthanc reports it stable (``IsStable``, i.e.
+  ``StableAge`` passed), or its ``LastUpdate`` has not changed for ``quietSeconds`` as seen
+  by the forwarder (measured on the forwarder's monotonic clock, so the Orthanc container's
+  time zone and clock do not matter), or the forwarder has known it for ``maxWaitSeconds``
+  (a modality that never stops sending must not hold a study back forever). Waiting for
+  quiet keeps a study in one association; forwarding early is never unsafe, because only
+  the instances of a job are deleted.
+* Per study: snapshot the instance ids (``GET /studies/{id}/instances``), then ONE
+  asynchronous ``DicomModalityStore`` job for exactly those ids (``POST
+  /modalities/{destination}/store`` with ``Permissive: false``: one association, any
+  failed instance fails the job), polled with ``GET /jobs/{id}`` until Success or Failure,
+  or cancelled (``POST /jobs/{id}/cancel``) after ``jobTimeoutSeconds``.
+* Deletion: only after a job succeeded, reported exactly the snapshot's instance count and
+  no failed instance; only the snapshot's instances whose stored file (``FileUuid``) is
+  still the one that was sent. Instances that arrived meanwhile stay and go with the next
+  job. ``POST /tools/bulk-delete`` (Orthanc 1.9.4+), falling back to ``DELETE
+  /instances/{id}``. A failed, timed-out or vanished job (Orthanc restarted), an interrupted
+  wait or any doubt deletes nothing: the instances are sent again later. The cloud keeps
+  ``OverwriteInstances: false``, so a re-sent instance is accepted as already stored.
+* Retries: Orthanc does not retry failed jobs. After a failure the next job waits
+  ``retry.initialSeconds``, doubling per consecutive failure up to ``retry.maxSeconds``;
+  one success resets it. A failing study also gets its own back-off, so a study the cloud
+  rejects does not block the ones behind it. One job at a time: a dead link costs at most
+  one association attempt per back-off step.
+* If the proxy Orthanc is unreachable (down, restarting), the forwarder waits and retries
+  every ``pollSeconds``; it never crashes on it and never deletes on doubt. Store jobs left
+  running by a previous forwarder are waited for before the first job. SIGTERM/SIGINT
+  stop it cleanly (exit 0); a running job is left to Orthanc and nothing is deleted.
+* Logs one line per job (study UID, instances, bytes, seconds, outcome; on failure the
+  error and the next retry). ``GET /status`` on the status address serves the backlog as
+  JSON. A WARNING is logged when the backlog exceeds ``backlogWarningInstances``, at most
+  once per ``backlogWarningIntervalSeconds``. The password is never logged nor served.
+
+Configuration (JSON)
+--------------------
+``orthanc.url``
+    Base URL of the proxy Orthanc REST API, e.g. ``http://orthanc:8042`` (http or https; no
+    credentials in the URL). Required.
+``orthanc.username`` / ``orthanc.password``
+    HTTP basic credentials of the forwarder's Orthanc user. ``orthanc.passwordFile`` may be
+    given instead of ``password`` (first line of the file, e.g. a Docker secret). Omit both
+    username and password when Orthanc has authentication off.
+``orthanc.requestTimeoutSeconds``
+    Timeout of one REST call (default 30).
+``destination``
+    The name of the target in the proxy's ``DicomModalities`` (e.g. ``cloud``). Required.
+``pollSeconds``
+    Idle poll period for new studies and for an unreachable Orthanc (default 2); jobs are
+    polled faster at first, then at this period.
+``quietSeconds``
+    A study whose ``LastUpdate`` did not change for this long is forwarded even if Orthanc
+    does not call it stable yet (default 15).
+``maxWaitSeconds``
+    Upper bound on how long a study may wait for quiet or stability (default 600).
+``retry.initialSeconds`` / ``retry.maxSeconds``
+    Exponential back-off after failed jobs (defaults 5 and 600).
+``jobTimeoutSeconds``
+    A job still running after this long is cancelled and counts as failed (default 3600).
+``backlogWarningInstances``
+    Log a WARNING while more instances than this are stored on the proxy (default 10000).
+``backlogWarningIntervalSeconds``
+    Minimum time between two such warnings (default 300).
+``status.address`` / ``status.port``
+    Where ``GET /status`` is served (defaults 127.0.0.1 and 8099). ``"status": null``
+    disables it.
+``logLevel``
+    DEBUG, INFO (default), WARNING or ERROR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LOG = logging.getLogger("forwarder")
+
+JOB_TYPE = "DicomModalityStore"
+ACTIVE_JOB_STATES = ("Pending", "Running", "Paused", "Retry")
+DELETE_CHUNK = 500
+LISTING_MAX_AGE = 30.0  # seconds a study listing is reused before asking Orthanc again
+
+
+class ConfigError(Exception):
+    pass
+
+
+class OrthancUnavailable(Exception):
+    """No HTTP answer from Orthanc (refused, reset, timed out): try again later."""
+
+
+class OrthancHttpError(Exception):
+    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status} {detail}".strip())
+        self.status = status
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def _number(section: dict, key: str, default: float, minimum: float = 0.0) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ConfigError(f"{key} must be a number >= {minimum}")
+    return float(value)
+
+
+class Config:
+    def __init__(self, raw: dict) -> None:
+        if not isinstance(raw, dict):
+            raise ConfigError("the configuration must be a JSON object")
+        orthanc = raw.get("orthanc")
+        if not isinstance(orthanc, dict) or not isinstance(orthanc.get("url"), str):
+            raise ConfigError("orthanc.url is required")
+        parsed = urllib.parse.urlsplit(orthanc["url"])
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError("orthanc.url must be an http:// or https:// URL")
+        if parsed.username is not None or parsed.password is not None:
+            raise ConfigError("orthanc.url must not contain credentials; use username/password")
+        self.url = orthanc["url"].rstrip("/")
+        self.username = orthanc.get("username")
+        self.password = orthanc.get("password")
+        if self.password is None and orthanc.get("passwordFile"):
+            try:
+                with open(orthanc["passwordFile"], encoding="utf-8") as handle:
+                    self.password = handle.readline().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"orthanc.passwordFile cannot be read: {exc.strerror}") from None
+        if (self.username is None) != (self.password is None):
+            raise ConfigError("give both orthanc.username and a password, or neither")
+        self.request_timeout = _number(orthanc, "requestTimeoutSeconds", 30.0, 1.0)
+        destination = raw.get("destination")
+        if not isinstance(destination, str) or not destination:
+            raise ConfigError("destination (a DicomModalities name) is required")
+        self.destination = destination
+        self.poll = _number(raw, "pollSeconds", 2.0, 0.1)
+        self.quiet = _number(raw, "quietSeconds", 15.0)
+        self.max_wait = _number(raw, "maxWaitSeconds", 600.0)
+        retry = raw.get("retry") or {}
+        self.retry_initial = _number(retry, "initialSeconds", 5.0, 0.1)
+        self.retry_max = _number(retry, "maxSeconds", 600.0, self.retry_initial)
+        self.job_timeout = _number(raw, "jobTimeoutSeconds", 3600.0, 1.0)
+        self.backlog_warning = int(_number(raw, "backlogWarningInstances", 10000))
+        self.backlog_interval = _number(raw, "backlogWarningIntervalSeconds", 300.0)
+        status = raw.get("status", {})
+        if status is None:
+            self.status_address, self.status_port = None, 0
+        elif isinstance(status, dict):
+            self.status_address = str(status.get("address", "127.0.0.1"))
+            self.status_port = int(_number(status, "port", 8099, 1))
+        else:
+            raise ConfigError("status must be an object or null")
+        level = str(raw.get("logLevel", "INFO")).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("logLevel must be DEBUG, INFO, WARNING or ERROR")
+        self.log_level = level
+
+    @classmethod
+    def load(cls, path: str) -> Config:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+        return cls(raw)
+
+
+# --- Orthanc REST client ------------------------------------------------------------------
+
+
+class Orthanc:
+    def __init__(self, config: Config) -> None:
+        self.base = config.url
+        self.timeout = config.request_timeout
+        self.auth = None
+        if config.username is not None:
+            token = f"{config.username}:{config.password}".encode()
+            self.auth = "Basic " + base64.b64encode(token).decode("ascii")
+        # No proxy from the environment: Orthanc is next door.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        # The scheme was checked when the configuration was loaded (http or https only).
+        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.auth:
+            request.add_header("Authorization", self.auth)
+        try:
+            with self.opener.open(request, timeout=timeout or self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = ""
+            with contextlib.suppress(ValueError, AttributeError, OSError):
+                detail = str(json.loads(exc.read() or b"{}").get("Message", ""))
+            raise OrthancHttpError(method, path, exc.code, detail) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise OrthancUnavailable(f"{method} {path}: {reason}") from None
+        if not payload.strip():
+            return None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise OrthancUnavailable(f"{method} {path}: answer is not JSON") from None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any, timeout: float | None = None) -> Any:
+        return self.call("POST", path, body, timeout)
+
+
+# --- state ------------------------------------------------------------------------------
+
+
+class StudyTrack:
+    """What the forwarder has seen of one study (monotonic times)."""
+
+    def __init__(self, last_update: str, now: float) -> None:
+        self.last_update = last_update
+        self.changed_at = now
+        self.first_seen = now
+        self.failures = 0
+        self.not_before = 0.0
+
+    def observe(self, last_update: str, now: float) -> None:
+        if last_update != self.last_update:
+            self.last_update = last_update
+            self.changed_at = now
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class Forwarder:
+    def __init__(self, config: Config, orthanc: Orthanc | None = None) -> None:
+        self.config = config
+        self.orthanc = orthanc or Orthanc(config)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.tracks: dict[str, StudyTrack] = {}
+        self.listing: list[dict] = []
+        self.listing_at = -1e18
+        self.visited: set[str] = set()
+        self.consecutive_failures = 0
+        self.next_attempt = 0.0  # monotonic
+        self.bulk_delete = True
+        self.orthanc_up: bool | None = None
+        self.adopted = False
+        self.last_warning: float | None = None
+        self.status: dict[str, Any] = {
+            "destination": config.destination,
+            "orthancReachable": None,
+            "backlog": None,
+            "backlogUpdatedAt": None,
+            "consecutiveFailures": 0,
+            "nextAttemptAt": None,
+            "currentJob": None,
+            "lastJob": None,
+            "forwardedInstances": 0,
+            "forwardedStudies": 0,
+            "failedJobs": 0,
+            "startedAt": _iso(time.time()),
+        }
+
+    # --- status ---
+
+    def snapshot_status(self) -> dict[str, Any]:
+        with self.lock:
+            status = json.loads(json.dumps(self.status))
+        wait = self.next_attempt - time.monotonic()
+        status["nextAttemptInSeconds"] = round(wait, 1) if wait > 0 else 0
+        return status
+
+    def _set_status(self, **values: Any) -> None:
+        with self.lock:
+            self.status.update(values)
+
+    def _set_orthanc_up(self, up: bool, error: str = "") -> None:
+        if up and self.orthanc_up is not True:
+            LOG.info("orthanc reachable at %s", self.config.url)
+        elif not up and self.orthanc_up is not False:
+            LOG.warning("orthanc not usable (%s); retrying every %gs", error, self.config.poll)
+        self.orthanc_up = up
+        self._set_status(orthancReachable=up)
+
+    def refresh_backlog(self) -> bool:
+        """Update the backlog from /statistics; False when Orthanc did not answer."""
+        try:
+            stats = self.orthanc.get("/statistics")
+        except (OrthancUnavailable, OrthancHttpError) as exc:
+            self._set_orthanc_up(False, str(exc))
+            return False
+        self._set_orthanc_up(True)
+        backlog = {
+            "instances": int(stats.get("CountInstances", 0)),
+            "studies": int(stats.get("CountStudies", 0)),
+            "bytes": int(stats.get("TotalDiskSize", 0)),
+        }
+        self._set_status(backlog=backlog, backlogUpdatedAt=_iso(time.time()))
+        self._check_backlog(backlog)
+        return True
+
+    def _check_backlog(self, backlog: dict[str, int]) -> None:
+        limit = self.config.backlog_warning
+        now = time.monotonic()
+        if backlog["instances"] > limit:
+            if self.last_warning is None or now - self.last_warning >= self.config.backlog_interval:
+                self.last_warning = now
+                LOG.warning(
+                    "backlog of %d instances (%d studies, %d bytes) exceeds %d; "
+                    "consecutive_failures=%d",
+                    backlog["instances"],
+                    backlog["studies"],
+                    backlog["bytes"],
+                    limit,
+                    self.consecutive_failures,
+                )
+        elif self.last_warning is not None:
+            self.last_warning = None
+            LOG.info("backlog of %d instances is back under %d", backlog["instances"], limit)
+
+    # --- main loop ---
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep unless stopped; True when stopping."""
+        return self.stop_event.wait(max(0.0, seconds))
+
+    def run(self) -> None:
+        LOG.info(
+            "forwarding %s to modality %r (retry %g..%gs)",
+            self.config.url,
+            self.config.destination,
+            self.config.retry_initial,
+            self.config.retry_max,
+        )
+        while not self.stop_event.is_set():
+            try:
+                self.cycle()
+            except (OrthancUnavailable, OrthancHttpError) as exc:
+                LOG.warning("orthanc request failed: %s", exc)
+                self.wait(self.config.poll)
+            except Exception:
+                # Never die on an unexpected answer: log it, wait, start over.
+                LOG.exception("unexpected error; retrying in %gs", self.config.poll)
+                self.listing_at = -1e18
+                self.wait(self.config.poll)
+        LOG.info("stopped")
+
+    def cycle(self) -> None:
+        if not self.refresh_backlog():
+            self.wait(self.config.poll)
+            return
+        if not self.adopted:
+            self.wait_for_running_jobs()
+            self.adopted = True
+            return
+        now = time.monotonic()
+        if now < self.next_attempt:
+            self.wait(min(self.config.poll, self.next_attempt - now))
+            return
+        study = self.next_study()
+        if study is None:
+            self.wait(self.config.poll)
+            return
+        self.forward(study)
+
+    def wait_for_running_jobs(self) -> None:
+        """Let store jobs a previous forwarder left running finish: one association at a time."""
+        deadline = time.monotonic() + self.config.job_timeout
+        announced = False
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            jobs = self.orthanc.get("/jobs?expand") or []
+            active = [
+                job.get("ID")
+                for job in jobs
+                if isinstance(job, dict)
+                and job.get("Type") == JOB_TYPE
+                and job.get("State") in ACTIVE_JOB_STATES
+            ]
+            if not active:
+                return
+            if not announced:
+                LOG.info("waiting for %d store job(s) started earlier: %s", len(active), active)
+                announced = True
+            self.wait(self.config.poll)
+
+    # --- choosing a study ---
+
+    def _track(self, study: dict, now: float) -> StudyTrack:
+        """Record a fresh view of a study (never a cached one: LastUpdate must not go back)."""
+        last_update = str(study.get("LastUpdate", ""))
+        track = self.tracks.get(study["ID"])
+        if track is None:
+            track = self.tracks[study["ID"]] = StudyTrack(last_update, now)
+        else:
+            track.observe(last_update, now)
+        return track
+
+    def _settled(self, study: dict, track: StudyTrack, now: float) -> bool:
+        if now < track.not_before:
+            return False
+        return (
+            bool(study.get("IsStable"))
+            or now - track.changed_at >= self.config.quiet
+            or now - track.first_seen >= self.config.max_wait
+        )
+
+    def next_study(self) -> dict | None:
+        """The oldest settled study, fresh from Orthanc; None when there is none yet."""
+        now = time.monotonic()
+        if now - self.listing_at > LISTING_MAX_AGE:
+            studies = [s for s in self.orthanc.get("/studies?expand") or [] if "ID" in s]
+            studies.sort(key=lambda s: (str(s.get("LastUpdate", "")), s["ID"]))
+            self.listing, self.listing_at, self.visited = studies, now, set()
+            present = {s["ID"] for s in studies}
+            for gone in set(self.tracks) - present:
+                del self.tracks[gone]
+            for listed in studies:
+                self._track(listed, now)
+        for listed in self.listing:
+            track = self.tracks.get(listed["ID"])
+            if listed["ID"] in self.visited or track is None:
+                continue
+            if not self._settled(listed, track, now):
+                continue
+            try:
+                study = self.orthanc.get(f"/studies/{listed['ID']}")
+            except OrthancHttpError as exc:
+                if exc.status != 404:
+                    raise
+                self.visited.add(listed["ID"])
+                continue
+            fresh = time.monotonic()
+            if self._settled(study, self._track(study, fresh), fresh):
+                self.visited.add(listed["ID"])
+                return study
+        # Everything listed is done or still settling: list again on the next poll.
+        self.listing_at = -1e18
+        return None
+
+    # --- one job ---
+
+    def forward(self, study: dict) -> None:
+        study_id = study["ID"]
+        uid = (study.get("MainDicomTags") or {}).get("StudyInstanceUID", study_id)
+        listing = self.orthanc.get(f"/studies/{study_id}/instances") or []
+        snapshot = {item["ID"]: item.get("FileUuid") for item in listing if "ID" in item}
+        size = sum(int(item.get("FileSize", 0)) for item in listing if "ID" in item)
+        if not snapshot:
+            return
+        ids = list(snapshot)
+        started = time.monotonic()
+        self._set_status(
+            currentJob={
+                "study": uid,
+                "instances": len(ids),
+                "bytes": size,
+                "startedAt": _iso(time.time()),
+            }
+        )
+        outcome, error, job_id, deleted = "failure", "", None, 0
+        try:
+            body = {"Resources": ids, "Asynchronous": True, "Permissive": False}
+            path = f"/modalities/{urllib.parse.quote(self.config.destination, safe='')}/store"
+            try:
+                answer = self.orthanc.post(path, body)
+                job_id = str(answer["ID"])
+            except (OrthancUnavailable, OrthancHttpError, KeyError, TypeError) as exc:
+                outcome, error = "error", f"job not created: {exc}"
+            else:
+                outcome, error = self.wait_for_job(job_id, len(ids), started)
+            if outcome == "success":
+                deleted, error = self.delete_sent(study_id, snapshot)
+        finally:
+            self._set_status(currentJob=None)
+        self.finish(study_id, uid, ids, size, started, outcome, error, job_id, deleted)
+
+    def wait_for_job(self, job_id: str, count: int, started: float) -> tuple[str, str]:
+        deadline = started + self.config.job_timeout
+        interval, last_backlog = 0.2, time.monotonic()
+        while True:
+            if self.stop_event.is_set():
+                return "interrupted", "forwarder stopping; job left to Orthanc, nothing deleted"
+            try:
+                job = self.orthanc.get(f"/jobs/{job_id}")
+            except OrthancHttpError as exc:
+                if exc.status == 404:
+                    return "lost", "job vanished (Orthanc restarted?); nothing deleted"
+                job = None
+            except OrthancUnavailable:
+                job = None
+            if isinstance(job, dict):
+                state = job.get("State")
+                if state == "Success":
+                    content = job.get("Content") or {}
+                    sent = content.get("InstancesCount")
+                    failed = content.get("FailedInstancesCount", 0)
+                    if sent != count or failed:
+                        return "failure", f"job reported {sent} sent, {failed} failed of {count}"
+                    return "success", ""
+                if state == "Failure":
+                    details = job.get("ErrorDetails") or ""
+                    description = job.get("ErrorDescription") or "failed"
+                    return "failure", f"{description}: {details}" if details else description
+            now = time.monotonic()
+            if now >= deadline:
+                try:
+                    self.orthanc.post(f"/jobs/{job_id}/cancel", {})
+                except (OrthancUnavailable, OrthancHttpError) as exc:
+                    LOG.debug("cancelling job %s: %s", job_id, exc)
+                return "timeout", f"job still running after {self.config.job_timeout:g}s"
+            if now - last_backlog >= self.config.poll:
+                self.refresh_backlog()
+                last_backlog = now
+            self.wait(interval)
+            interval = min(interval * 1.5, self.config.poll)
+
+    def delete_sent(self, study_id: str, snapshot: dict[str, Any]) -> tuple[int, str]:
+        """Delete the snapshot's instances whose stored file is still the one that was sent.
+
+        Returns (deleted, error). An error leaves the rest stored: it is sent again later.
+        """
+        try:
+            current = self.orthanc.get(f"/studies/{study_id}/instances") or []
+        except OrthancHttpError as exc:
+            if exc.status == 404:
+                return 0, ""  # removed meanwhile by someone else
+            return 0, f"not deleted: {exc}"
+        except OrthancUnavailable as exc:
+            return 0, f"not deleted: {exc}"
+        stored = {item.get("ID"): item.get("FileUuid") for item in current}
+        doomed = [i for i, uuid in snapshot.items() if i in stored and stored[i] == uuid]
+        deleted = 0
+        try:
+            for start in range(0, len(doomed), DELETE_CHUNK):
+                chunk = doomed[start : start + DELETE_CHUNK]
+                if self.bulk_delete:
+                    try:
+                        self.orthanc.post("/tools/bulk-delete", {"Resources": chunk}, timeout=300)
+                        deleted += len(chunk)
+                        continue
+                    except OrthancHttpError as exc:
+                        if exc.status not in (404, 405):
+                            raise
+                        LOG.info("no /tools/bulk-delete here; deleting instance by instance")
+                        self.bulk_delete = False
+                for instance_id in chunk:
+                    try:
+                        self.orthanc.call("DELETE", f"/instances/{instance_id}")
+                        deleted += 1
+                    except OrthancHttpError as exc:
+                        if exc.status != 404:
+                            raise
+        except (OrthancHttpError, OrthancUnavailable) as exc:
+            return deleted, f"deletion stopped: {exc}"
+        return deleted, ""
+
+    def finish(
+        self,
+        study_id: str,
+        uid: str,
+        ids: list[str],
+        size: int,
+        started: float,
+        outcome: str,
+        error: str,
+        job_id: str | None,
+        deleted: int,
+    ) -> None:
+        seconds = time.monotonic() - started
+        track = self.tracks.get(study_id)
+        now = time.monotonic()
+        fields = (
+            f"job study={uid} instances={len(ids)} bytes={size} seconds={seconds:.2f} "
+            f"outcome={outcome}"
+        )
+        last_job = {
+            "study": uid,
+            "instances": len(ids),
+            "bytes": size,
+            "seconds": round(seconds, 2),
+            "outcome": outcome,
+            "job": job_id,
+            "finishedAt": _iso(time.time()),
+        }
+        if outcome == "success":
+            self.consecutive_failures = 0
+            self.next_attempt = 0.0
+            if track is not None:
+                track.failures, track.not_before, track.first_seen = 0, 0.0, now
+            note = f" note={json.dumps(error)}" if error else ""
+            LOG.info("%s deleted=%d job=%s%s", fields, deleted, job_id, note)
+            with self.lock:
+                self.status["forwardedInstances"] += len(ids)
+                self.status["forwardedStudies"] += 1
+                self.status.update(lastJob=last_job, consecutiveFailures=0, nextAttemptAt=None)
+            return
+        if outcome == "interrupted":
+            LOG.info("%s error=%s job=%s", fields, json.dumps(error), job_id)
+            return
+        self.consecutive_failures += 1
+        delay = self._backoff(self.consecutive_failures)
+        self.next_attempt = now + delay
+        if track is not None:
+            track.failures += 1
+            track.not_before = now + self._backoff(track.failures)
+        # The listing may hold other studies; the failed one waits for its own back-off.
+        self.listing_at = -1e18
+        LOG.warning(
+            "%s error=%s job=%s consecutive_failures=%d next_retry_in=%gs",
+            fields,
+            json.dumps(error),
+            job_id,
+            self.consecutive_failures,
+            delay,
+        )
+        last_job["error"] = error
+        with self.lock:
+            self.status["failedJobs"] += 1
+            self.status.update(
+                lastJob=last_job,
+                consecutiveFailures=self.consecutive_failures,
+                nextAttemptAt=_iso(time.time() + delay),
+            )
+
+    def _backoff(self, failures: int) -> float:
+        exponent = min(failures - 1, 60)
+        return min(self.config.retry_max, self.config.retry_initial * (2**exponent))
+
+
+# --- status endpoint ------------------------------------------------------------------------
+
+
+def serve_status(forwarder: Forwarder, address: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/status":
+                self.send_error(404)
+                return
+            body = json.dumps(forwarder.snapshot_status(), indent=1).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            LOG.debug("status: " + format, *args)
+
+    server = ThreadingHTTPServer((address, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="status", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Forward studies from the proxy Orthanc.")
+    parser.add_argument("--config", required=True, help="path of the JSON configuration")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    try:
+        config = Config.load(args.config)
+    except ConfigError as exc:
+        LOG.error("configuration: %s", exc)
+        return 2
+    logging.getLogger().setLevel(config.log_level)
+    forwarder = Forwarder(config)
+    server = None
+    if config.status_address is not None:
+        try:
+            server = serve_status(forwarder, config.status_address, config.status_port)
+        except OSError as exc:
+            LOG.error(
+                "cannot serve status on %s:%d: %s",
+                config.status_address,
+                config.status_port,
+                exc.strerror,
+            )
+            return 2
+        LOG.info("status on http://%s:%d/status", config.status_address, config.status_port)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        LOG.info("signal %d: stopping", signum)
+        forwarder.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        forwarder.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
