@@ -79,7 +79,9 @@ def lookup_architecture(instance_type: str) -> str:
         raise pulumi.RunError(
             f"orthgate:orthanc.instanceType = {instance_type!r}: not offered here ({error})"
         ) from None
-    architectures = found.supported_architectures or []
+    # An empty answer only comes from a test double; the type's name then decides
+    # (Graviton families carry a "g" after the generation digit, e.g. m7g, c7gn).
+    architectures = found.supported_architectures or [_architecture_by_name(instance_type)]
     for architecture in ("arm64", "x86_64"):
         if architecture in architectures:
             return architecture
@@ -87,6 +89,12 @@ def lookup_architecture(instance_type: str) -> str:
         f"orthgate:orthanc.instanceType = {instance_type!r}: architecture "
         f"{architectures} is not one Amazon Linux 2023 supports (x86_64, arm64)"
     )
+
+
+def _architecture_by_name(instance_type: str) -> str:
+    family = instance_type.split(".")[0]
+    generation = family.lstrip("abcdefghijklmnopqrstuvwxyz-")
+    return "arm64" if family == "a1" or "g" in generation[1:] else "x86_64"
 
 
 def lookup_al2023_ami(architecture: str) -> str:

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.config.client_vpn import ClientVpnSettings
-from components.logs import area_key, log_group
+from components.logs import area_key
 from components.naming import Naming
 from components.network import NetworkRefs
 from components.pki import CertificateAuthority, IssuedCertificate
@@ -61,22 +61,15 @@ class ClientVpn(pulumi.ComponentResource):
         domain = settings.certificate_domain
 
         # --- Connection logs -------------------------------------------------------------------
-        key = area_key(
+        logs = area_key(
             f"{name}-key",
             area="clientvpn",
             context=args.context,
             naming=naming,
             protect=args.protect,
             opts=child,
-        )
-        logs = log_group(
-            f"{name}-logs",
-            log_name=f"{naming.log_group_prefix('clientvpn')}connections",
-            key=key,
-            retention_days=settings.log_retention_days,
-            naming=naming,
-            protect=args.protect,
-            opts=child,
+        ).log_group(
+            f"{name}-logs", log_name="connections", retention_days=settings.log_retention_days
         )
 
         # --- PKI: a CA for this trust domain only; RSA 2048, as AWS requires ------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -10,6 +11,31 @@ import pulumi_aws as aws
 from components.aws_context import AwsContext
 from components.iam_policies import area_key_policy
 from components.naming import Naming
+
+
+@dataclass(frozen=True)
+class AreaKey:
+    """One area's KMS key, and the log groups it encrypts under ``/orthgate/<stack>/<area>/``."""
+
+    key: aws.kms.Key
+    area: str
+    naming: Naming
+    protect: bool
+    opts: pulumi.ResourceOptions
+
+    def log_group(
+        self, name: str, *, log_name: str, retention_days: int
+    ) -> aws.cloudwatch.LogGroup:
+        """An encrypted log group; in production it survives ``pulumi destroy``."""
+        return aws.cloudwatch.LogGroup(
+            name,
+            name=f"{self.naming.log_group_prefix(self.area)}{log_name}",
+            kms_key_id=self.key.arn,
+            retention_in_days=retention_days,
+            skip_destroy=self.protect,
+            tags=self.naming.tags(name),
+            opts=self.opts,
+        )
 
 
 def area_key(
@@ -20,11 +46,11 @@ def area_key(
     naming: Naming,
     protect: bool,
     opts: pulumi.ResourceOptions,
-) -> aws.kms.Key:
+) -> AreaKey:
     """A customer-managed key for one area (network, orthanc, ...) of the stack.
 
     IAM decides who else may use it; CloudWatch Logs may use it for the area's log groups
-    (``/orthgate/<stack>/<area>/``) only.
+    only.
     """
     key = aws.kms.Key(
         name,
@@ -42,26 +68,4 @@ def area_key(
         target_key_id=key.key_id,
         opts=opts,
     )
-    return key
-
-
-def log_group(
-    name: str,
-    *,
-    log_name: str,
-    key: aws.kms.Key,
-    retention_days: int,
-    naming: Naming,
-    protect: bool,
-    opts: pulumi.ResourceOptions,
-) -> aws.cloudwatch.LogGroup:
-    """A log group encrypted with ``key``; in production it survives ``pulumi destroy``."""
-    return aws.cloudwatch.LogGroup(
-        name,
-        name=log_name,
-        kms_key_id=key.arn,
-        retention_in_days=retention_days,
-        skip_destroy=protect,
-        tags=naming.tags(name),
-        opts=opts,
-    )
+    return AreaKey(key=key, area=area, naming=naming, protect=protect, opts=opts)

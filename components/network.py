@@ -19,7 +19,7 @@ from components.iam_policies import (
     flow_log_delivery_policy,
     service_trust_policy,
 )
-from components.logs import area_key, log_group
+from components.logs import area_key
 from components.naming import Naming
 from components.network_layout import plan_subnets, vpc_resolver_address
 
@@ -165,14 +165,10 @@ class SecureNetwork(pulumi.ComponentResource):
             protect=args.protect,
             opts=self._child,
         )
-        flow_logs = log_group(
+        flow_logs = key.log_group(
             f"{name}-flow-logs",
-            log_name=f"{naming.log_group_prefix('network')}flow-logs",
-            key=key,
+            log_name="flow-logs",
             retention_days=settings.flow_log_retention_days,
-            naming=naming,
-            protect=args.protect,
-            opts=self._child,
         )
         self.flow_log_group_name = flow_logs.name
         self._flow_log(vpc, flow_logs, args.context)
@@ -211,14 +207,10 @@ class SecureNetwork(pulumi.ComponentResource):
                     opts=self._child,
                 )
             if settings.site_to_site_vpns:
-                tunnel_logs = log_group(
+                tunnel_logs = key.log_group(
                     f"{name}-vpn-logs",
-                    log_name=f"{naming.log_group_prefix('network')}site-to-site-vpn",
-                    key=key,
+                    log_name="site-to-site-vpn",
                     retention_days=settings.flow_log_retention_days,
-                    naming=naming,
-                    protect=args.protect,
-                    opts=self._child,
                 )
                 for vpn in settings.site_to_site_vpns:
                     public, secret = self._site_to_site_vpn(vpn, vgw, tunnel_logs)

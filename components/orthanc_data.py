@@ -191,7 +191,9 @@ def postgresql_index(
         address=instance.address,
         port=DATABASE_PORT,
         name=DATABASE_NAME,
-        master_secret_arn=instance.master_user_secrets.apply(lambda s: s[0].secret_arn),
+        master_secret_arn=instance.master_user_secrets.apply(
+            lambda secrets: secrets[0].secret_arn if secrets else None
+        ),
         security_group_id=group.id,
     )
 

@@ -22,7 +22,7 @@ from components.config.orthanc import (
     OrthancSettings,
 )
 from components.iam_policies import ec2_trust_policy, orthanc_host_policy
-from components.logs import area_key, log_group
+from components.logs import area_key
 from components.naming import Naming
 from components.network import NetworkRefs
 from components.orthanc_data import (
@@ -123,7 +123,7 @@ class OrthancServer(pulumi.ComponentResource):
         ]
 
         # --- Keys and logs ----------------------------------------------------------------
-        key = area_key(
+        area = area_key(
             f"{name}-key",
             area="orthanc",
             context=args.context,
@@ -131,14 +131,9 @@ class OrthancServer(pulumi.ComponentResource):
             protect=args.protect,
             opts=self._child,
         )
-        logs = log_group(
-            f"{name}-logs",
-            log_name=f"{naming.log_group_prefix('orthanc')}containers",
-            key=key,
-            retention_days=settings.log_retention_days,
-            naming=naming,
-            protect=args.protect,
-            opts=self._child,
+        key = area.key
+        logs = area.log_group(
+            f"{name}-logs", log_name="containers", retention_days=settings.log_retention_days
         )
 
         # --- Addresses and the DICOM PKI --------------------------------------------------

@@ -24,7 +24,8 @@ REFRESH_INTERVAL = "15min"
 # EC2 refuses user data above 16 KB (before base64). It stays plain while it fits, so
 # anyone can read what the host was told in the console or with the AWS CLI.
 USER_DATA_LIMIT = 16384
-_VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
+# Interpolated into the boot script: only characters that need no shell quoting.
+_VOLUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -54,7 +55,7 @@ class CloudInitSpec:
 
 def render_boot_script(data_volume_id: str | None, compose_version: str) -> str:
     if data_volume_id is not None and not _VOLUME_ID.fullmatch(data_volume_id):
-        raise ValueError(f"not an EBS volume id: {data_volume_id!r}")
+        raise ValueError(f"not a plain EBS volume id: {data_volume_id!r}")
     if not _VERSION.fullmatch(compose_version):
         raise ValueError(f"not a version: {compose_version!r}")
     return f"""#!/bin/bash

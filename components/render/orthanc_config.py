@@ -60,6 +60,32 @@ class SecretValue:
     key: str  # the field of the secret's JSON
 
 
+def modality_entry(
+    ae_title: str, host: str, port: int, *, may_store: bool, use_tls: bool = False
+) -> dict[str, Any]:
+    """A DicomModalities entry granting echo and, optionally, store; nothing else."""
+    entry: dict[str, Any] = {
+        "AET": ae_title,
+        "Host": host,
+        "Port": port,
+        "AllowEcho": True,
+        "AllowStore": may_store,
+        "AllowFind": False,
+        "AllowMove": False,
+        "AllowGet": False,
+        "AllowNAction": False,
+        "AllowNEventReport": False,
+    }
+    if use_tls:
+        entry["UseDicomTls"] = True
+    return entry
+
+
+def sender_entry(sender: Sender) -> dict[str, Any]:
+    # Never dialled: Orthanc only needs a syntactically valid peer address.
+    return modality_entry(sender.ae_title, "127.0.0.1", 104, may_store=True)
+
+
 def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
     config: dict[str, Any] = {
         "Name": spec.name,
@@ -81,22 +107,7 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
         "DicomAlwaysAllowFind": False,
         "DicomAlwaysAllowMove": False,
         "DicomAlwaysAllowGet": False,
-        "DicomModalities": {
-            sender.name: {
-                "AET": sender.ae_title,
-                # Never dialled: Orthanc only needs a syntactically valid peer address.
-                "Host": "127.0.0.1",
-                "Port": 104,
-                "AllowEcho": True,
-                "AllowStore": True,
-                "AllowFind": False,
-                "AllowMove": False,
-                "AllowGet": False,
-                "AllowNAction": False,
-                "AllowNEventReport": False,
-            }
-            for sender in spec.senders
-        },
+        "DicomModalities": {sender.name: sender_entry(sender) for sender in spec.senders},
         # A re-sent instance is acknowledged as already stored: resubmitting a study is safe.
         "OverwriteInstances": False,
         "UnknownSopClassAccepted": False,
@@ -113,8 +124,6 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
         "IndexDirectory": spec.storage_directory,
     }
     if spec.storage == "s3":
-        if not (spec.s3_bucket and spec.s3_region):
-            raise ValueError("s3 storage needs a bucket and a region")
         config["AwsS3Storage"] = {
             "BucketName": spec.s3_bucket,
             "Region": spec.s3_region,

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 ENDPOINT_LABEL = "orthgate"
 
 
-def endpoint_host(dns_name: str, label: str = ENDPOINT_LABEL) -> str:
+def endpoint_host(dns_name: str | None, label: str = ENDPOINT_LABEL) -> str:
     """``*.cvpn-endpoint-0abc.prod.clientvpn.eu-central-1.amazonaws.com`` -> a usable host."""
+    dns_name = dns_name or ""
     return f"{label}.{dns_name[2:]}" if dns_name.startswith("*.") else dns_name
 
 
@@ -29,7 +30,7 @@ class ClientProfileSpec:
 
 
 def _block(tag: str, pem: str) -> str:
-    return f"<{tag}>\n{pem.strip()}\n</{tag}>\n"
+    return f"<{tag}>\n{(pem or '').strip()}\n</{tag}>\n"
 
 
 def render_client_profile(spec: ClientProfileSpec) -> str:

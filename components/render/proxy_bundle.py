@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.render.compose import to_yaml
-from components.render.orthanc_config import Sender
+from components.render.orthanc_config import Sender, modality_entry, sender_entry
 
 FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
 FORWARDER_USER = "forwarder"
@@ -56,29 +56,11 @@ class ProxyBundleSpec:
 def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
     restricted = spec.modalities is not None
     modalities: dict[str, Any] = {
-        CLOUD_MODALITY: {
-            "AET": spec.cloud_ae_title,
-            "Host": spec.cloud_host,
-            "Port": spec.cloud_port,
-            "UseDicomTls": True,
-            "AllowEcho": True,
-            "AllowStore": False,
-            "AllowFind": False,
-            "AllowMove": False,
-            "AllowGet": False,
-        }
+        CLOUD_MODALITY: modality_entry(
+            spec.cloud_ae_title, spec.cloud_host, spec.cloud_port, may_store=False, use_tls=True
+        ),
+        **{sender.name: sender_entry(sender) for sender in spec.modalities or ()},
     }
-    for sender in spec.modalities or ():
-        modalities[sender.name] = {
-            "AET": sender.ae_title,
-            "Host": "127.0.0.1",  # never dialled; senders are recognised by AE title
-            "Port": 104,
-            "AllowEcho": True,
-            "AllowStore": True,
-            "AllowFind": False,
-            "AllowMove": False,
-            "AllowGet": False,
-        }
     return {
         "Name": f"orthgate proxy {spec.site}",
         "DicomAet": spec.ae_title,

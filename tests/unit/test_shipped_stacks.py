@@ -8,7 +8,14 @@ import pytest
 import yaml
 
 from components.config import parse_settings
-from tests.harness.pulumi_run import evaluate, read_stack_file, shipped_stacks
+from tests.harness.aws_mock import AwsMock
+from tests.harness.pulumi_run import (
+    Declared,
+    RecordingMocks,
+    evaluate,
+    read_stack_file,
+    shipped_stacks,
+)
 from tests.harness.user_data import cloud_config_text, written_files
 
 STACK_FILES = shipped_stacks()
@@ -110,3 +117,44 @@ def test_no_private_key_travels_outside_a_secret(shipped):
             assert "PRIVATE KEY" not in value, resource.name
     for template in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
         assert "PRIVATE KEY" not in cloud_config_text(template)
+
+
+class EchoMocks(RecordingMocks):
+    """The least a harness may do: echo inputs, invent ids, answer only the zone lookup.
+
+    The program must still evaluate: real AWS always returns the computed outputs, but a
+    crash on a missing one would hide every other finding of such a harness.
+    """
+
+    def new_resource(self, args):
+        self.declared.append(Declared(args.typ, args.name, dict(args.inputs), {}, None))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token.endswith("getAvailabilityZones"):
+            return {"names": ["eu-central-1a", "eu-central-1b", "eu-central-1c"]}
+        return {}
+
+
+def test_every_shipped_stack_evaluates_under_a_minimal_mock_with_every_option(shipped):
+    config, _ = shipped
+    config = {
+        **config,
+        "orthgate:clientVpn": {
+            "enabled": True,
+            "clientCidr": "192.168.0.0/22",
+            "workstations": ["reading-room-1", "reading-room-2"],
+        },
+        "orthgate:dicomProxies": [
+            {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
+        ],
+    }
+    evaluation = evaluate(config, mocks=EchoMocks(AwsMock()))
+    types = {r.type for r in evaluation.resources}
+    assert {
+        "orthgate:network:SecureNetwork",
+        "orthgate:orthanc:OrthancServer",
+        "orthgate:vpn:ClientVpn",
+        "orthgate:dicom:DicomProxyAccess",
+    } <= types

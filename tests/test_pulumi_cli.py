@@ -1,0 +1,46 @@
+"""What only the Pulumi CLI can show: that it finds the stack files and hands over config
+our loader accepts. Skipped (the only skip allowed) where the CLI is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from components.config import parse_settings
+from tests.harness.pulumi_run import PROJECT_ROOT, shipped_stacks
+
+pytestmark = pytest.mark.requires_pulumi_cli
+
+
+@pytest.mark.parametrize("stack_file", shipped_stacks(), ids=lambda p: p.name)
+def test_the_cli_reads_the_stack_from_the_stacks_folder(stack_file, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    env = {
+        **os.environ,
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": "test only",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    (tmp_path / "state").mkdir()
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+    def pulumi(*args: str) -> str:
+        return subprocess.run(
+            ["pulumi", *args], cwd=project, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    pulumi("stack", "init", stack)
+    values = json.loads(pulumi("config", "--stack", stack, "--json"))
+    # Objects come back parsed in "objectValue", scalars in "value".
+    raw = {
+        key.removeprefix("orthgate:"): entry.get("objectValue", entry.get("value"))
+        for key, entry in values.items()
+        if key.startswith("orthgate:")
+    }
+    settings = parse_settings(raw)
+    assert settings.environment == raw["environment"]
