@@ -43,6 +43,7 @@ class ClientVpn(pulumi.ComponentResource):
     dns_name: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     ca_cert_pem: pulumi.Output[str]
+    ca_expires_at: pulumi.Output[str]
     server_certificate_arn: pulumi.Output[str]
     authorized_cidrs: list[str]
     profiles: pulumi.Output[dict[str, str]]
@@ -83,6 +84,7 @@ class ClientVpn(pulumi.ComponentResource):
             opts=child,
         )
         self.ca_cert_pem = ca.cert_pem
+        self.ca_expires_at = ca.expires_at
         server_name = f"server.{domain}"
         server = ca.issue_server(
             f"{name}-server",

@@ -125,6 +125,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "httpsUrl": server.https_url,
         "dicomCaCertificate": server.dicom_ca_cert_pem,
         "orthancServerCertificateExpiresAt": server.server_cert_expires_at,
+        "dicomCaExpiresAt": server.dicom_ca.expires_at,
         "orthancInstanceIds": server.instance_ids,
         "orthancPrivateIps": server.private_ips,
         "orthancPublicIps": server.public_ips,
@@ -152,6 +153,7 @@ def build(settings: Settings) -> dict[str, Any]:
             "clientVpnSecurityGroupId": client_vpn.security_group_id,
             "clientVpnCaCertificate": client_vpn.ca_cert_pem,
             "clientVpnCertificatesExpireAt": client_vpn.client_certificates_expire_at,
+            "clientVpnCaExpiresAt": client_vpn.ca_expires_at,
             "clientVpnProfiles": client_vpn.profiles,
         }
     return outputs

@@ -254,3 +254,11 @@ def test_every_client_vpn_resource_is_a_child_of_the_component(vpn):
     }
     registered = vpn.component_outputs(COMPONENT, "client-vpn")
     assert registered["securityGroupId"] == vpn.named("client-vpn-sg").id
+
+
+def test_certificate_expiries_are_exported(vpn):
+    ca = cert(vpn.outputs["clientVpnCaCertificate"])
+    assert vpn.outputs["clientVpnCaExpiresAt"].startswith(str(ca.not_valid_after_utc.year))
+    assert set(vpn.outputs["clientVpnCertificatesExpireAt"]) == {"reading-room-1", "reading-room-2"}
+    dicom_ca = cert(vpn.outputs["dicomCaCertificate"])
+    assert vpn.outputs["dicomCaExpiresAt"].startswith(str(dicom_ca.not_valid_after_utc.year))
