@@ -261,9 +261,40 @@ class OrthancServer(pulumi.ComponentResource):
             key,
         )
         self.admin_secret_arn = admin_secret.arn
-        secret_arns = {"tls": tls_secret.arn, "admin": admin_secret.arn}
+        # Orthanc's configuration, without its passwords. Kept here rather than in user
+        # data so that registering a sender updates the host in place (within 15 minutes)
+        # instead of replacing the instance.
+        senders = [Sender(m.name, m.ae_title) for m in settings.modalities]
+        senders += list(args.extra_senders)
+        config_secret = self._secret(
+            "config",
+            "Orthanc configuration (orthanc.json without passwords)",
+            pulumi.Output.all(
+                bucket.bucket if bucket else None, database.address if database else None
+            ).apply(
+                lambda v: json.dumps(
+                    {
+                        "orthanc.json": to_json(
+                            render_orthanc_config(
+                                self._orthanc_spec(senders, bucket=v[0], database=v[1])
+                            )
+                        )
+                    }
+                )
+            ),
+            key,
+        )
+        secret_arns = {
+            "tls": tls_secret.arn,
+            "admin": admin_secret.arn,
+            "config": config_secret.arn,
+        }
         if database:
             secret_arns["database"] = database.master_secret_arn
+        # Where orthanc.json takes its passwords from, at each start on the host.
+        self._secret_values = secret_values(
+            self._orthanc_spec(senders, bucket=None, database="" if database else None)
+        )
 
         # --- Host identity: least privilege -------------------------------------------------
         profile = self._instance_profile(
@@ -274,18 +305,7 @@ class OrthancServer(pulumi.ComponentResource):
         )
 
         # --- Instances --------------------------------------------------------------------------
-        orthanc_spec = OrthancConfigSpec(
-            name=f"orthgate-{naming.stack}",
-            ae_title=settings.ae_title,
-            senders=[Sender(m.name, m.ae_title) for m in settings.modalities]
-            + list(args.extra_senders),
-            storage="s3" if bucket else "filesystem",
-            s3_region=args.context.region if bucket else None,
-            database=None,
-        )
         host_inputs = pulumi.Output.all(
-            bucket=bucket.bucket if bucket else None,
-            database=database.address if database else None,
             secrets=pulumi.Output.all(**secret_arns),
             log_group=logs.name,
             volume=volume.id if volume else None,
@@ -293,7 +313,7 @@ class OrthancServer(pulumi.ComponentResource):
         self.instance_ids = []
         for i in range(count):
             user_data = host_inputs.apply(
-                lambda v, i=i: self._user_data(orthanc_spec, v, instance_label=f"orthanc-{i}")
+                lambda v, i=i: self._user_data(v, instance_label=f"orthanc-{i}")
             )
             template = aws.ec2.LaunchTemplate(
                 f"{name}-{i}-template",
@@ -527,22 +547,27 @@ class OrthancServer(pulumi.ComponentResource):
             f"{self._name}-profile", role=role.name, tags=self._tags("profile"), opts=self._child
         )
 
-    def _user_data(self, base: OrthancConfigSpec, values: dict, instance_label: str) -> str:
-        settings, context = self._args.settings, self._args.context
-        spec = OrthancConfigSpec(
-            name=base.name,
-            ae_title=base.ae_title,
-            senders=base.senders,
-            storage=base.storage,
-            s3_bucket=values["bucket"],
-            s3_region=base.s3_region,
-            database=Database(host=values["database"]) if values["database"] else None,
+    def _orthanc_spec(
+        self, senders: list[Sender], *, bucket: str | None, database: str | None
+    ) -> OrthancConfigSpec:
+        settings = self._args.settings
+        return OrthancConfigSpec(
+            name=f"orthgate-{self._naming.stack}",
+            ae_title=settings.ae_title,
+            senders=senders,
+            storage="s3" if settings.storage == "s3" else "filesystem",
+            s3_bucket=bucket,
+            s3_region=self._args.context.region if settings.storage == "s3" else None,
+            database=Database(host=database) if database is not None else None,
         )
+
+    def _user_data(self, values: dict, instance_label: str) -> str:
+        settings, context = self._args.settings, self._args.context
         manifest = render_secrets_manifest(
             SecretsManifestSpec(
                 region=context.region,
                 secret_arns=values["secrets"],
-                orthanc_values=secret_values(spec),
+                orthanc_values=self._secret_values,
             )
         )
         compose = render_compose(
@@ -565,7 +590,6 @@ class OrthancServer(pulumi.ComponentResource):
                     nginx_conf=render_nginx_config(
                         NginxSpec(dicom_tls_port=settings.dicom_tls_port)
                     ),
-                    orthanc_json=to_json(render_orthanc_config(spec)),
                     secrets_manifest_json=manifest_json(manifest),
                 ),
                 data_volume_id=values["volume"],

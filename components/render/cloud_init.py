@@ -1,7 +1,9 @@
 """cloud-init user data for the Orthanc host (Amazon Linux 2023).
 
-User data carries configuration only. Secrets (TLS key, passwords) are fetched from
-Secrets Manager by ``materialize-secrets`` each time the service starts, onto tmpfs.
+User data carries what rarely changes: scripts, units, compose and nginx files. Secrets
+(TLS key, passwords) and Orthanc's own configuration (which changes whenever a sender is
+registered) are fetched from Secrets Manager by ``materialize-secrets`` at each start and
+every 15 minutes, so registering a modality never replaces the instance.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ class HostConfig:
 
     compose_yaml: str
     nginx_conf: str
-    orthanc_json: str
     secrets_manifest_json: str
 
 
@@ -186,7 +187,6 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
     return [
         WriteFile(paths.COMPOSE_FILE, host.compose_yaml),
         WriteFile(paths.NGINX_CONF, host.nginx_conf),
-        WriteFile(paths.ORTHANC_TEMPLATE, host.orthanc_json),
         WriteFile(paths.SECRETS_MANIFEST, host.secrets_manifest_json),
         WriteFile(paths.MATERIALIZE_SECRETS, materialize_script(), "0755"),
         WriteFile(

@@ -9,7 +9,6 @@ from __future__ import annotations
 HOST_CONFIG_DIR = "/etc/orthgate"
 COMPOSE_FILE = f"{HOST_CONFIG_DIR}/compose.yml"
 NGINX_CONF = f"{HOST_CONFIG_DIR}/nginx.conf"
-ORTHANC_TEMPLATE = f"{HOST_CONFIG_DIR}/orthanc.json"
 SECRETS_MANIFEST = f"{HOST_CONFIG_DIR}/secrets.json"
 LIBEXEC_DIR = "/usr/local/libexec/orthgate"
 MATERIALIZE_SECRETS = f"{LIBEXEC_DIR}/materialize-secrets"

@@ -1,6 +1,8 @@
 """The manifest telling the host which secrets to fetch and where they go.
 
 It names secrets by ARN and says where each field lands; it holds no secret itself.
+Orthanc's configuration travels the same way (as the "config" secret, without passwords),
+so it can change without touching user data.
 ``assets/materialize_secrets.py`` carries it out on the instance (and in the tests).
 """
 
@@ -28,10 +30,11 @@ TLS_FILES = (
 @dataclass(frozen=True)
 class SecretsManifestSpec:
     region: str
-    secret_arns: Mapping[str, str]  # role ("tls", "admin", "database") -> secret ARN
+    # role -> secret ARN: "tls", "admin", "config" (orthanc.json without its passwords),
+    # and "database" when PostgreSQL holds the index.
+    secret_arns: Mapping[str, str]
     orthanc_values: Sequence[SecretValue]
     tls_dir: str = paths.HOST_TLS_DIR
-    orthanc_template: str = paths.ORTHANC_TEMPLATE
     orthanc_config: str = paths.HOST_ORTHANC_CONFIG
     # What to run when a group of files changed after a rotation.
     on_change: Mapping[str, Sequence[str]] | None = None
@@ -46,7 +49,7 @@ def default_on_change() -> dict[str, list[str]]:
 
 
 def render_secrets_manifest(spec: SecretsManifestSpec) -> dict[str, Any]:
-    missing = {"tls", "admin"} - set(spec.secret_arns)
+    missing = {"tls", "admin", "config"} - set(spec.secret_arns)
     missing |= {v.secret for v in spec.orthanc_values} - set(spec.secret_arns)
     if missing:
         raise ValueError(f"no secret ARN for {sorted(missing)}")
@@ -64,7 +67,7 @@ def render_secrets_manifest(spec: SecretsManifestSpec) -> dict[str, Any]:
             for key, name, mode in TLS_FILES
         ],
         "orthancConfig": {
-            "template": spec.orthanc_template,
+            "secret": "config",
             "path": spec.orthanc_config,
             "values": [
                 {"at": list(v.at), "secret": v.secret, "key": v.key} for v in spec.orthanc_values

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 from typing import Any
 
 import yaml
 
-from tests.harness.pulumi_run import Declared
+from tests.harness.pulumi_run import Declared, Evaluation
 
 
 def cloud_config_text(template: Declared) -> str:
@@ -27,3 +28,9 @@ def cloud_config(template: Declared) -> dict[str, Any]:
 def written_files(template: Declared) -> dict[str, str]:
     """path -> content of every ``write_files`` entry."""
     return {entry["path"]: entry["content"] for entry in cloud_config(template)["write_files"]}
+
+
+def deployed_orthanc_config(evaluation: Evaluation) -> dict[str, Any]:
+    """orthanc.json as the program stores it in Secrets Manager (passwords merged on the host)."""
+    value = evaluation.named("orthanc-config-secret-value").inputs["secretString"]
+    return json.loads(json.loads(value)["orthanc.json"])

@@ -91,8 +91,7 @@ def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> Cloud
     manifest = json.loads(files[paths.SECRETS_MANIFEST])
     for item in manifest["files"]:
         item["path"] = _relocate(item["path"], root)
-    for key in ("template", "path"):
-        manifest["orthancConfig"][key] = _relocate(manifest["orthancConfig"][key], root)
+    manifest["orthancConfig"]["path"] = _relocate(manifest["orthancConfig"]["path"], root)
     manifest["onChange"] = {}
     manifest_path = workdir / "secrets.json"
     manifest_path.write_text(json.dumps(manifest))

@@ -130,17 +130,21 @@ def host(tmp_path):
     store = tmp_path / "secrets.json"
     store.write_text(json.dumps(secrets))
     spec = OrthancConfigSpec(name="t", ae_title="ORTHANC", database=Database(host="db.local"))
-    template = tmp_path / "etc" / "orthanc.json"
-    template.parent.mkdir()
-    template.write_text(to_json(render_orthanc_config(spec)))
+    secrets["arn:config"] = json.dumps({"orthanc.json": to_json(render_orthanc_config(spec))})
+    store.write_text(json.dumps(secrets))
+    (tmp_path / "etc").mkdir()
     marker = tmp_path / "reloaded"
     manifest = render_secrets_manifest(
         SecretsManifestSpec(
             region="eu-central-1",
-            secret_arns={"tls": "arn:tls", "admin": "arn:admin", "database": "arn:db"},
+            secret_arns={
+                "tls": "arn:tls",
+                "admin": "arn:admin",
+                "database": "arn:db",
+                "config": "arn:config",
+            },
             orthanc_values=secret_values(spec),
             tls_dir=str(tmp_path / "run" / "tls"),
-            orthanc_template=str(template),
             orthanc_config=str(tmp_path / "run" / "orthanc" / "orthanc.json"),
             on_change={"tls": ["touch", str(marker)]},
         )
@@ -184,7 +188,7 @@ def test_secrets_become_owner_only_files_and_a_merged_orthanc_config(host):
     assert config["PostgreSQL"]["Host"] == "db.local"
     # Each secret is fetched once, and nothing secret is printed.
     calls = Path(f"{store}.calls").read_text().split()
-    assert sorted(calls) == ["arn:admin", "arn:db", "arn:tls"]
+    assert sorted(calls) == ["arn:admin", "arn:config", "arn:db", "arn:tls"]
     assert "KEY-1" not in result.stdout + result.stderr
     assert "Pw1" not in result.stdout + result.stderr
 
@@ -217,3 +221,20 @@ def test_a_missing_secret_fails_loudly_before_orthanc_gets_a_config(host):
     result = run()
     assert result.returncode != 0
     assert not (root / "run" / "orthanc" / "orthanc.json").exists()
+
+
+def test_a_new_orthanc_configuration_restarts_orthanc_only(host):
+    root, run, store, marker = host
+    assert run().returncode == 0
+    secrets = json.loads(store.read_text())
+    config = json.loads(json.loads(secrets["arn:config"])["orthanc.json"])
+    config["DicomModalities"] = {"mr": {"AET": "MR", "Host": "127.0.0.1", "Port": 104}}
+    secrets["arn:config"] = json.dumps({"orthanc.json": json.dumps(config)})
+    store.write_text(json.dumps(secrets))
+    result = run("--apply")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "orthgate: orthancConfig changed"
+    assert not marker.exists(), "nginx is not reloaded for an Orthanc change"
+    merged = json.loads((root / "run" / "orthanc" / "orthanc.json").read_text())
+    assert merged["DicomModalities"]["mr"]["AET"] == "MR"
+    assert merged["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}

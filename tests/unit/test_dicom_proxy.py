@@ -12,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.config import ConfigError, parse_settings
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
-from tests.harness.user_data import written_files
+from tests.harness.user_data import deployed_orthanc_config
 from tools.proxy_bundle import BundleError, main, write_bundle
 
 SITE_A = {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
@@ -117,8 +117,7 @@ def test_the_proxy_site_certificate_is_a_client_certificate_named_for_the_site(p
 
 
 def test_the_cloud_orthanc_registers_each_proxy_ae_title(proxied):
-    template = proxied.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
-    config = json.loads(written_files(template)["/etc/orthgate/orthanc.json"])
+    config = deployed_orthanc_config(proxied)
     modalities = config["DicomModalities"]
     assert modalities["site-a"]["AET"] == "SITEA_GW"
     assert modalities["site-b"]["AET"] == "SITEB_GW"

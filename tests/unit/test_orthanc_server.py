@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.harness.pulumi_run import evaluate
-from tests.harness.user_data import cloud_config_text, written_files
+from tests.harness.user_data import cloud_config_text, deployed_orthanc_config, written_files
 
 COMPONENT = "orthgate:orthanc:OrthancServer"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -244,6 +244,7 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
     secrets = {
         prd.named("orthanc-tls-secret").id,
         prd.named("orthanc-admin-secret").id,
+        prd.named("orthanc-config-secret").id,
         prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"],
     }
     assert set(statements["ReadOwnSecrets"]["Resource"]) == secrets
@@ -291,7 +292,7 @@ def test_the_deployed_compose_sets_tcp_nodelay_and_pins_images(dev):
 
 def test_the_deployed_orthanc_accepts_only_registered_senders(dev):
     files = written_files(dev.one(TEMPLATE))
-    orthanc = json.loads(files["/etc/orthgate/orthanc.json"])
+    orthanc = deployed_orthanc_config(dev)
     assert orthanc["DicomAlwaysAllowStore"] is False
     assert orthanc["DicomCheckCalledAet"] is True
     assert orthanc["OverwriteInstances"] is False
@@ -302,12 +303,13 @@ def test_the_deployed_orthanc_accepts_only_registered_senders(dev):
     assert manifest["secrets"] == {
         "tls": dev.named("orthanc-tls-secret").id,
         "admin": dev.named("orthanc-admin-secret").id,
+        "config": dev.named("orthanc-config-secret").id,
     }
 
 
 def test_production_points_orthanc_at_s3_and_postgresql(prd):
     files = written_files(prd.of_type(TEMPLATE)[0])
-    orthanc = json.loads(files["/etc/orthgate/orthanc.json"])
+    orthanc = deployed_orthanc_config(prd)
     assert orthanc["AwsS3Storage"]["BucketName"] == prd.one("aws:s3/bucket:Bucket").id
     assert orthanc["PostgreSQL"]["Host"] == prd.one("aws:rds/instance:Instance").outputs["address"]
     assert orthanc["PostgreSQL"]["EnableSsl"] is True
@@ -357,7 +359,7 @@ def test_the_server_certificate_chains_to_the_dicom_ca_and_names_the_host(dev):
 
 def test_secrets_are_kms_encrypted_and_marked_secret(dev):
     key = dev.named("orthanc-key").outputs["arn"]
-    for role in ("tls", "admin"):
+    for role in ("tls", "admin", "config"):
         secret = dev.named(f"orthanc-{role}-secret")
         assert secret.inputs["kmsKeyId"] == key
         value = dev.named(f"orthanc-{role}-secret-value")
@@ -400,3 +402,15 @@ def test_certificates_renew_early_and_the_ca_outlives_every_leaf(dev):
         "key_encipherment",
         "server_auth",
     }
+
+
+def test_registering_a_sender_updates_orthanc_without_touching_the_instance():
+    one = evaluate(config())
+    two = evaluate(
+        config(
+            modalities=[{"name": "ct-1", "aeTitle": "CT_ONE"}, {"name": "mr-1", "aeTitle": "MR"}]
+        )
+    )
+    assert cloud_config_text(one.one(TEMPLATE)) == cloud_config_text(two.one(TEMPLATE))
+    assert one.one(INSTANCE).inputs == two.one(INSTANCE).inputs
+    assert set(deployed_orthanc_config(two)["DicomModalities"]) == {"ct-1", "mr-1"}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """orthgate: write the host's secret files from Secrets Manager (see secrets.json).
 
-TLS files and the merged orthanc.json land on tmpfs, owner-only. With --apply, the
+TLS files and orthanc.json (the "config" secret with the passwords merged in) land on
+tmpfs, owner-only. With --apply, the
 manifest's command runs for each group that changed (rotation). Prints no secret.
 Python 3.9, standard library only (Amazon Linux 2023).
 """
@@ -51,7 +52,7 @@ def materialize(manifest: dict) -> set:
     def value(role: str, key: str) -> str:
         if role not in cache:
             cache[role] = json.loads(fetch(manifest["secrets"][role], manifest["region"]))
-        field = cache[role].get(key)
+        field = cache[role].get(key) if isinstance(cache[role], dict) else None
         if not isinstance(field, str):
             raise SystemExit(f"orthgate: secret {role} has no text field {key!r}")
         return field
@@ -63,8 +64,7 @@ def materialize(manifest: dict) -> set:
             changed.add(item["group"])
     spec = manifest.get("orthancConfig")
     if spec:
-        with open(spec["template"], encoding="utf-8") as template:
-            config = json.load(template)
+        config = json.loads(value(spec["secret"], "orthanc.json"))
         for item in spec["values"]:
             node = config
             for part in item["at"][:-1]:
