@@ -53,11 +53,24 @@ class OrthancConfigSpec:
 
 @dataclass(frozen=True)
 class SecretValue:
-    """Where in orthanc.json a value from Secrets Manager goes at start-up."""
+    """Where in orthanc.json a value from Secrets Manager goes at start-up.
+
+    With ``key``, the secret's field replaces the value. With ``fill_url``, the value is a
+    template whose ``{field}`` placeholders take the secret's fields, URL-encoded.
+    """
 
     at: tuple[str, ...]
     secret: str  # which secret, by role: "admin" or "database"
-    key: str  # the field of the secret's JSON
+    key: str | None = None
+    fill_url: bool = False
+
+    def manifest_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"at": list(self.at), "secret": self.secret}
+        if self.fill_url:
+            entry["fill"] = "url"
+        else:
+            entry["key"] = self.key
+        return entry
 
 
 def modality_entry(
@@ -133,13 +146,17 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
             "RequestTimeout": 1200,
         }
     if spec.database is not None:
+        database = spec.database
         config["PostgreSQL"] = {
             "EnableIndex": True,
             "EnableStorage": False,
-            "Host": spec.database.host,
-            "Port": spec.database.port,
-            "Database": spec.database.name,
-            "EnableSsl": True,
+            # A URI, because the plugin passes Username/Password to libpq unquoted: a
+            # password with a space or a backslash (RDS may generate either) fails to log
+            # in. The credentials are filled in URL-encoded on the host; TLS is required.
+            "ConnectionUri": (
+                f"postgresql://{{username}}:{{password}}@{database.host}:{database.port}"
+                f"/{database.name}?sslmode=require"
+            ),
             # Two instances share one index: no exclusive lock.
             "Lock": False,
         }
@@ -151,10 +168,7 @@ def secret_values(spec: OrthancConfigSpec) -> list[SecretValue]:
     """The secret parts of orthanc.json, filled on the host from Secrets Manager."""
     values = [SecretValue(("RegisteredUsers", ADMIN_USER), "admin", "password")]
     if spec.database is not None:
-        values += [
-            SecretValue(("PostgreSQL", "Username"), "database", "username"),
-            SecretValue(("PostgreSQL", "Password"), "database", "password"),
-        ]
+        values.append(SecretValue(("PostgreSQL", "ConnectionUri"), "database", fill_url=True))
     return values
 
 

@@ -69,9 +69,7 @@ def render_secrets_manifest(spec: SecretsManifestSpec) -> dict[str, Any]:
         "orthancConfig": {
             "secret": "config",
             "path": spec.orthanc_config,
-            "values": [
-                {"at": list(v.at), "secret": v.secret, "key": v.key} for v in spec.orthanc_values
-            ],
+            "values": [value.manifest_entry() for value in spec.orthanc_values],
         },
         "onChange": dict(spec.on_change if spec.on_change is not None else default_on_change()),
     }

@@ -74,7 +74,19 @@ def _relocate(path: str, root: Path) -> str:
     return str(root / path.lstrip("/"))
 
 
-def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> CloudSide:
+def start_cloud_side(
+    host: Host,
+    evaluation: Evaluation,
+    workdir: Path,
+    *,
+    extra_secrets: dict[str, str] | None = None,
+    orthanc_hosts: dict[str, str] | None = None,
+    orthanc_plugins: list[str] | None = None,
+) -> CloudSide:
+    """``extra_secrets``: secrets AWS itself would create (the RDS-managed password).
+    ``orthanc_hosts``: names Orthanc must resolve (the database endpoint).
+    ``orthanc_plugins``: Debian's Orthanc loads a plugin only when listed, where the
+    orthancteam image loads it when its configuration section is present."""
     require("Orthanc", "nginx")
     stream_module = require_nginx_stream()
     template = evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
@@ -96,7 +108,7 @@ def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> Cloud
     manifest_path = workdir / "secrets.json"
     manifest_path.write_text(json.dumps(manifest))
     store = workdir / "secret-store.json"
-    store.write_text(json.dumps(secret_store(evaluation)))
+    store.write_text(json.dumps({**secret_store(evaluation), **(extra_secrets or {})}))
     bin_dir = workdir / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "aws").write_text(FAKE_AWS)
@@ -115,6 +127,9 @@ def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> Cloud
     # 3. Orthanc sees its config and data where compose mounts them.
     orthanc_mounts = _volumes(orthanc_service)
     config_file = Path(_relocate(orthanc_mounts[paths.ORTHANC_CONFIG_IN_CONTAINER], root))
+    if orthanc_plugins:
+        materialized = json.loads(config_file.read_text())
+        config_file.write_text(json.dumps({**materialized, "Plugins": orthanc_plugins}))
     var_lib = workdir / "orthanc-var-lib"  # bound on /var/lib/orthanc, which Debian has
     data_host = orthanc_mounts.get(paths.ORTHANC_DB_IN_CONTAINER)
     (var_lib / "db").mkdir(parents=True, exist_ok=True)
@@ -123,7 +138,9 @@ def start_cloud_side(host: Host, evaluation: Evaluation, workdir: Path) -> Cloud
         data_dir = Path(_relocate(data_host, root))
         data_dir.mkdir(parents=True, exist_ok=True)
         binds[data_dir] = paths.ORTHANC_DB_IN_CONTAINER
-    orthanc = Orthanc(host, config_file, binds=binds, env=environment).start()
+    orthanc = Orthanc(
+        host, config_file, binds=binds, env=environment, extra_hosts=orthanc_hosts
+    ).start()
 
     # 4. nginx: the rendered nginx.conf, unchanged, included from a two-line main file.
     nginx_mounts = _volumes(nginx_service)

@@ -182,10 +182,10 @@ def test_secrets_become_owner_only_files_and_a_merged_orthanc_config(host):
     assert mode(config_path) == 0o600
     config = json.loads(config_path.read_text())
     assert config["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}
-    # Any character RDS may put in a password survives, since the file is written as JSON.
-    assert config["PostgreSQL"]["Password"] == 'p"w\\with/odd@chars'
-    assert config["PostgreSQL"]["Username"] == "orthanc"
-    assert config["PostgreSQL"]["Host"] == "db.local"
+    # Any character RDS may put in a password survives: URL-encoded into the URI.
+    assert config["PostgreSQL"]["ConnectionUri"] == (
+        "postgresql://orthanc:p%22w%5Cwith%2Fodd%40chars@db.local:5432/orthanc?sslmode=require"
+    )
     # Each secret is fetched once, and nothing secret is printed.
     calls = Path(f"{store}.calls").read_text().split()
     assert sorted(calls) == ["arn:admin", "arn:config", "arn:db", "arn:tls"]

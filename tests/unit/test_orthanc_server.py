@@ -311,15 +311,16 @@ def test_production_points_orthanc_at_s3_and_postgresql(prd):
     files = written_files(prd.of_type(TEMPLATE)[0])
     orthanc = deployed_orthanc_config(prd)
     assert orthanc["AwsS3Storage"]["BucketName"] == prd.one("aws:s3/bucket:Bucket").id
-    assert orthanc["PostgreSQL"]["Host"] == prd.one("aws:rds/instance:Instance").outputs["address"]
-    assert orthanc["PostgreSQL"]["EnableSsl"] is True
+    address = prd.one("aws:rds/instance:Instance").outputs["address"]
+    assert orthanc["PostgreSQL"]["ConnectionUri"] == (
+        f"postgresql://{{username}}:{{password}}@{address}:5432/orthanc?sslmode=require"
+    )
     manifest = json.loads(files["/etc/orthgate/secrets.json"])
     database_secret = prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
     assert manifest["secrets"]["database"] == database_secret["secretArn"]
     assert {tuple(v["at"]) for v in manifest["orthancConfig"]["values"]} == {
         ("RegisteredUsers", "admin"),
-        ("PostgreSQL", "Username"),
-        ("PostgreSQL", "Password"),
+        ("PostgreSQL", "ConnectionUri"),
     }
 
 

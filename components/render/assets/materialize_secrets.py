@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 
 def fetch(secret_id: str, region: str) -> str:
@@ -45,6 +47,11 @@ def write(path: str, content: str, mode: int) -> bool:
     return True
 
 
+def fill_url(template: str, field) -> str:  # noqa: ANN001 - a callable(str) -> str
+    """Replace each ``{name}`` in ``template`` by the URL-encoded secret field ``name``."""
+    return re.sub(r"\{(\w+)\}", lambda m: urllib.parse.quote(field(m.group(1)), safe=""), template)
+
+
 def materialize(manifest: dict) -> set:
     """Write every file of the manifest; return the groups whose content changed."""
     cache = {}
@@ -69,7 +76,11 @@ def materialize(manifest: dict) -> set:
             node = config
             for part in item["at"][:-1]:
                 node = node.setdefault(part, {})
-            node[item["at"][-1]] = value(item["secret"], item["key"])
+            last = item["at"][-1]
+            if item.get("fill") == "url":
+                node[last] = fill_url(node[last], lambda field, s=item["secret"]: value(s, field))
+            else:
+                node[last] = value(item["secret"], item["key"])
         if write(spec["path"], json.dumps(config, indent=2, sort_keys=True) + "\n", 0o600):
             changed.add("orthancConfig")
     return changed
