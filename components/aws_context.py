@@ -45,7 +45,8 @@ def lookup_aws_context() -> AwsContext:
     region = pulumi.Config("aws").get("region")
     if not region:
         found = aws.get_region()
-        region = found.region or found.name
+        # Always set by AWS; empty only from a test double, which must not crash us.
+        region = found.region or found.name or ""
     account_id = aws.get_caller_identity().account_id
     partition, dns_suffix = partition_of(region)
     return AwsContext(region, account_id, partition, dns_suffix)
