@@ -46,7 +46,7 @@ def lookup_aws_context() -> AwsContext:
     if not region:
         found = aws.get_region()
         # Always set by AWS; empty only from a test double, which must not crash us.
-        region = found.region or found.name or ""
+        region = found.region or ""
     account_id = aws.get_caller_identity().account_id
     partition, dns_suffix = partition_of(region)
     return AwsContext(region, account_id, partition, dns_suffix)
