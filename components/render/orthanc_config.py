@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.render.paths import ORTHANC_DB_IN_CONTAINER
@@ -48,7 +48,6 @@ class OrthancConfigSpec:
     s3_bucket: str | None = None
     s3_region: str | None = None
     database: Database | None = None  # None: SQLite in storage_directory
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,6 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
             # Two instances share one index: no exclusive lock.
             "Lock": False,
         }
-    config.update(spec.extra)
     return config
 
 

@@ -159,7 +159,7 @@ class Evaluation:
         return found[0]
 
     def by_id(self, resource_id: str) -> Declared:
-        found = [r for r in self.resources if r.id == resource_id and r.type != "component"]
+        found = [r for r in self.resources if r.id == resource_id]
         assert len(found) == 1, f"expected one resource with id {resource_id}"
         return found[0]
 
