@@ -11,29 +11,12 @@ from pydantic import BeforeValidator, Field
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import AeTitle, OrthancSettings, parse_allowed_cidr
-from components.config.types import DnsLabel, Number, int_range
-
-# Ranges a site's Internet egress address can never be in (this path crosses the Internet).
-_NOT_PUBLIC = tuple(
-    IPv4Network(cidr)
-    for cidr in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-    )
-)
+from components.config.types import NOT_INTERNET_ROUTABLE, DnsLabel, Number, int_range
 
 
 def parse_public_cidr(value: Any) -> IPv4Network:
     network = parse_allowed_cidr(value)
-    for private in _NOT_PUBLIC:
+    for private in NOT_INTERNET_ROUTABLE:
         if network.overlaps(private):
             raise ValueError(
                 f"overlaps {private}, which is not a public address: list the site's "

@@ -13,6 +13,7 @@ from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates
 from components.config.types import (
     DnsLabel,
+    DomainName,
     LogRetentionDays,
     Number,
     int_range,
@@ -31,7 +32,6 @@ DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
-_FQDN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def check_ae_title(value: str) -> str:
@@ -70,13 +70,6 @@ def _check_image(value: str) -> str:
     return value
 
 
-def _check_site_name(value: str) -> str:
-    labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_FQDN_LABEL.fullmatch(x) for x in labels):
-        raise ValueError("must be a fully qualified lower-case DNS name, e.g. pacs.example.org")
-    return value
-
-
 def _check_tls_port(port: int) -> int:
     if port in (ORTHANC_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT):
         raise ValueError(f"is already used by orthgate ({ORTHANC_DICOM_PORT}, 8042 or 443)")
@@ -107,7 +100,7 @@ class OrthancSettings(Section):
     dicom_allowed_cidrs: list[AllowedCidr] = []
     web_allowed_cidrs: list[AllowedCidr] = []
     modalities: list[RegisteredModality] = []
-    site_name: Annotated[str, Field(strict=True), AfterValidator(_check_site_name)] | None = None
+    site_name: DomainName | None = None
     # Unset: chosen by orthgate:environment (dev: ebs and sqlite; otherwise s3 and postgresql).
     storage: Literal["s3", "ebs"] | None = None
     index: Literal["postgresql", "sqlite"] | None = None

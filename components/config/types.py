@@ -14,8 +14,9 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
-# Ranges that can never be a customer gateway's Internet-facing address.
-_NOT_INTERNET_ROUTABLE = tuple(
+# Ranges that can never be an address seen on the Internet (a customer gateway, a site's
+# egress address).
+NOT_INTERNET_ROUTABLE = tuple(
     ipaddress.IPv4Network(cidr)
     for cidr in (
         "0.0.0.0/8",
@@ -67,13 +68,21 @@ def parse_public_ipv4(value: Any) -> ipaddress.IPv4Address:
         address = ipaddress.IPv4Address(value.strip())
     except ValueError:
         raise ValueError("must be an IPv4 address, like 203.0.113.10") from None
-    for network in _NOT_INTERNET_ROUTABLE:
+    for network in NOT_INTERNET_ROUTABLE:
         if address in network:
             raise ValueError(
                 f"must be a public IPv4 address reachable from the Internet; {address} is in "
                 f"{network}, which is not"
             )
     return address
+
+
+def check_domain_name(value: str) -> str:
+    """A fully qualified, lower-case DNS name of at least two labels."""
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
+        raise ValueError("must be a fully qualified lower-case DNS name, e.g. pacs.example.org")
+    return value
 
 
 def check_dns_label(value: str) -> str:
@@ -116,6 +125,7 @@ def _no_bools(value: Any) -> Any:
 Ipv4Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(parse_ipv4_cidr)]
 PublicIpv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(parse_public_ipv4)]
 DnsLabel = Annotated[str, Field(strict=True), AfterValidator(check_dns_label)]
+DomainName = Annotated[str, Field(strict=True), AfterValidator(check_domain_name)]
 Number = Annotated[int, BeforeValidator(_no_bools)]
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.

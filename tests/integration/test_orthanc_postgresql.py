@@ -15,21 +15,25 @@ import secrets
 import shutil
 import tempfile
 import urllib.parse
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
 from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import start_cloud_side
 from tests.integration.dicom_data import make_study, pixel_digest
-from tests.integration.netlab import INSTALL_HINT, Host, Lab, Process, TlsClient, require, storescu
+from tests.integration.netlab import (
+    INSTALL_HINT,
+    Host,
+    Lab,
+    Process,
+    TlsClient,
+    make_pki,
+    require,
+    storescu,
+)
 
 PUNCTUATION = " \\\"'/@:%#"
 INDEX_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so")
@@ -51,31 +55,6 @@ def as_postgres(*argv: str) -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
 
 
-def server_certificate(directory: Path, name: str) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (directory / "server.key").chmod(0o600)
-
-
 class Postgres:
     """A throw-away cluster owned by the postgres user, accepting TLS connections only."""
 
@@ -90,9 +69,14 @@ class Postgres:
         self.data.mkdir(mode=0o700)
         shutil.chown(self.data, "postgres", "postgres")
         self.host.run(as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-A", "reject"))
-        server_certificate(self.data, "db.test")
-        for name in ("server.crt", "server.key"):
+        pki = make_pki(self.data.parent / "pki", servers=["db.test"], clients=[])
+        for source, name in (
+            (pki["db.test"].cert, "server.crt"),
+            (pki["db.test"].key, "server.key"),
+        ):
+            shutil.copy(source, self.data / name)
             shutil.chown(self.data / name, "postgres", "postgres")
+        (self.data / "server.key").chmod(0o600)
         (self.data / "pg_hba.conf").write_text(
             "local all postgres peer\n"
             "hostssl all all 0.0.0.0/0 scram-sha-256\n"
