@@ -167,13 +167,16 @@ class ClientVpn(pulumi.ComponentResource):
         self.endpoint_id = endpoint.id
         self.dns_name = endpoint.dns_name
 
-        # Associations are the cost lever: one per zone, as many as configured.
+        # Associations are the cost lever: one per zone, as many as configured. Their
+        # interfaces must not take orthgate's fixed addresses: declared after the reservations.
         associations = [
             aws.ec2clientvpn.NetworkAssociation(
                 f"{name}-association-{i}",
                 client_vpn_endpoint_id=endpoint.id,
                 subnet_id=subnet_id,
-                opts=slow,
+                opts=pulumi.ResourceOptions.merge(
+                    slow, pulumi.ResourceOptions(depends_on=network.address_reservations)
+                ),
             )
             for i, subnet_id in enumerate(network.private_subnet_ids[: settings.associated_subnets])
         ]

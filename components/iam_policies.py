@@ -94,8 +94,10 @@ def orthanc_host_policy(
     key_arn: str,
     log_group_arn: str,
     bucket_arn: str | None,
+    metrics_namespace: str,
 ) -> Policy:
-    """What the Orthanc host may do: read its own secrets, write its own logs and objects."""
+    """What the Orthanc host may do: read its own secrets, write its own logs, objects and
+    metrics (disk use, for the alarms)."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadOwnSecrets",
@@ -122,6 +124,14 @@ def orthanc_host_policy(
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        },
+        {
+            "Sid": "PutOwnMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            # PutMetricData has no resource ARN; the namespace condition scopes it.
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace}},
         },
     ]
     if bucket_arn:
@@ -153,4 +163,29 @@ def tls_only_bucket_policy(bucket_arn: str) -> Policy:
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
+    )
+
+
+def alarm_topic_key_policy(context: AwsContext) -> Policy:
+    """A KMS key for the alarm topic: CloudWatch alarms of this account may publish.
+
+    CloudWatch cannot publish to a topic under the AWS-managed SNS key, hence a key of our
+    own that lets CloudWatch encrypt messages for the topic and nothing else.
+    """
+    return document(
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": context.arn("iam", "root", region=False)},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": context.service_principal("cloudwatch")},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": context.account_id}},
+        },
     )

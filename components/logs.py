@@ -26,10 +26,17 @@ class AreaKey:
     def log_group(
         self, name: str, *, log_name: str, retention_days: int
     ) -> aws.cloudwatch.LogGroup:
-        """An encrypted log group; in production it survives ``pulumi destroy``."""
+        """An encrypted log group; in production it survives ``pulumi destroy``.
+
+        A kept group keeps its name, so production names end in a suffix AWS picks: a
+        stack deployed again after a destroy gets new groups instead of colliding with the
+        kept ones. Elsewhere the name is fixed and the group goes with the stack.
+        """
+        full_name = f"{self.naming.log_group_prefix(self.area)}{log_name}"
         return aws.cloudwatch.LogGroup(
             name,
-            name=f"{self.naming.log_group_prefix(self.area)}{log_name}",
+            name=None if self.protect else full_name,
+            name_prefix=f"{full_name}-" if self.protect else None,
             kms_key_id=self.key.arn,
             retention_in_days=retention_days,
             skip_destroy=self.protect,
@@ -56,12 +63,16 @@ def area_key(
         name,
         description=f"orthgate {naming.stack}: encrypts the {area} data and logs",
         enable_key_rotation=True,
-        # A deleted key makes its logs unreadable: give production a month to notice.
+        # Outside production a deleted key goes after a week.
         deletion_window_in_days=30 if protect else 7,
         policy=json.dumps(area_key_policy(context, naming.log_group_prefix(area))),
         tags=naming.tags(f"{area}-key"),
-        opts=opts,
+        # Production keeps its logs, bucket and snapshots past `pulumi destroy`; without
+        # their key they would be unreadable, so the key stays too (about $1 a month).
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=protect)),
     )
+    # The alias goes with the stack (a kept key is found by its tags and description), so
+    # a stack deployed again after a destroy can take the same alias name.
     aws.kms.Alias(
         f"{name}-alias",
         name=f"alias/{naming.prefix}-{area}",

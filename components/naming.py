@@ -14,6 +14,11 @@ class Naming:
     def prefix(self) -> str:
         return f"orthgate-{self.stack}"
 
+    @property
+    def metrics_namespace(self) -> str:
+        """Where the hosts publish their own metrics (disk use)."""
+        return f"orthgate/{self.stack}"
+
     def log_group_prefix(self, area: str) -> str:
         return f"/orthgate/{self.stack}/{area}/"
 

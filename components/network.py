@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 
 import pulumi
 import pulumi_aws as aws
@@ -21,7 +22,7 @@ from components.iam_policies import (
 )
 from components.logs import area_key
 from components.naming import Naming
-from components.network_layout import plan_subnets, vpc_resolver_address
+from components.network_layout import fixed_address_block, plan_subnets, vpc_resolver_address
 
 # Tunnel crypto every current IPsec device supports; AWS's defaults still admit SHA-1,
 # AES-128 and DH group 2.
@@ -52,6 +53,9 @@ class NetworkRefs:
     private_path_cidrs: list[str]
     resolver_address: str
     nat_gateways: str
+    # The reservations of orthgate's fixed addresses: whatever puts a network interface
+    # into these subnets is declared after them, so it can never take a fixed address.
+    address_reservations: list[pulumi.Resource]
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,12 @@ class SecureNetwork(pulumi.ComponentResource):
         private_subnets = self._subnets("private", vpc, self.private_subnet_cidrs)
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_subnet_ids = [s.id for s in private_subnets]
+        reservations = self._reserve_fixed_addresses(
+            [("public", public_subnets, self.public_subnet_cidrs),
+             ("private", private_subnets, self.private_subnet_cidrs)]
+        )  # fmt: skip
+        # NAT gateways and endpoints place interfaces too: they wait for the reservations.
+        self._after_reservations = pulumi.ResourceOptions(parent=self, depends_on=reservations)
 
         # --- Routing ---------------------------------------------------------------------
         igw = aws.ec2.InternetGateway(
@@ -238,6 +248,7 @@ class SecureNetwork(pulumi.ComponentResource):
             private_path_cidrs=self.private_path_cidrs,
             resolver_address=self.resolver_address,
             nat_gateways=settings.nat_gateways,
+            address_reservations=reservations,
         )
         self.register_outputs(
             {
@@ -276,6 +287,24 @@ class SecureNetwork(pulumi.ComponentResource):
                 opts=self._child,
             )
             for i, (cidr, zone) in enumerate(zip(cidrs, self.availability_zones, strict=True))
+        ]
+
+    def _reserve_fixed_addresses(
+        self, tiers: list[tuple[str, list[aws.ec2.Subnet], list[str]]]
+    ) -> list[aws.ec2.SubnetCidrReservation]:
+        """Set aside the single host's and the internal load balancer's addresses."""
+        return [
+            aws.ec2.SubnetCidrReservation(
+                f"{self._name}-{tier}-{i}-fixed-addresses",
+                subnet_id=subnet.id,
+                cidr_block=str(fixed_address_block(IPv4Network(cidr))),
+                # explicit: AWS never hands these out by itself; orthgate assigns them.
+                reservation_type="explicit",
+                description="orthgate fixed addresses: Orthanc host and internal load balancer",
+                opts=self._child,
+            )
+            for tier, subnets, cidrs in tiers
+            for i, (subnet, cidr) in enumerate(zip(subnets, cidrs, strict=True))
         ]
 
     def _route_table(
@@ -325,7 +354,9 @@ class SecureNetwork(pulumi.ComponentResource):
                 subnet_id=public_subnets[i].id,
                 connectivity_type="public",
                 tags=self._tags(f"nat-{i}"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                opts=pulumi.ResourceOptions.merge(
+                    self._after_reservations, pulumi.ResourceOptions(depends_on=[igw])
+                ),
             )
             nat_ids.append(nat.id)
             public_ips.append(eip.public_ip)
@@ -375,7 +406,7 @@ class SecureNetwork(pulumi.ComponentResource):
                 security_group_ids=[group.id],
                 private_dns_enabled=True,
                 tags=self._tags(f"{service}-endpoint"),
-                opts=self._child,
+                opts=self._after_reservations,
             )
 
     def _flow_log(

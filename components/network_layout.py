@@ -64,3 +64,20 @@ def plan_subnets(
 def vpc_resolver_address(vpc: IPv4Network) -> str:
     """The Amazon-provided DNS resolver: the VPC's base address plus two."""
     return str(vpc.network_address + 2)
+
+
+# Addresses orthgate assigns itself, at the same offsets in every subnet: the single host
+# (so sites can configure it by IP and its certificate can name it before it exists) and
+# the internal load balancer of a fleet, one per zone. They are reserved for explicit
+# assignment, so no NAT gateway, endpoint, database or Client VPN interface can take them.
+FIXED_HOST_OFFSET = 10
+FIXED_BALANCER_OFFSET = 11
+
+
+def fixed_address(subnet: IPv4Network, offset: int) -> str:
+    return str(subnet.network_address + offset)
+
+
+def fixed_address_block(subnet: IPv4Network) -> IPv4Network:
+    """The aligned /31 holding both fixed addresses of the subnet (offsets 10 and 11)."""
+    return IPv4Network((int(subnet.network_address) + FIXED_HOST_OFFSET, 31))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components.alarms import OperatorAlarms, OperatorAlarmsArgs
 from components.aws_context import (
     lookup_al2023_ami,
     lookup_architecture,
@@ -21,7 +22,7 @@ from components.config import Settings, load_settings
 from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs, proxy_sender
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
-from components.orthanc_server import OrthancServer, OrthancServerArgs
+from components.orthanc import OrthancServer, OrthancServerArgs
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -45,11 +46,14 @@ def build(settings: Settings) -> dict[str, Any]:
         ),
     )
 
-    orthanc_subnets = (
-        network.public_subnet_cidrs
-        if orthanc.placement == "public"
-        else network.private_subnet_cidrs
-    )[: orthanc.instance_count]
+    # Where workstations find Orthanc: a fleet's internal load balancer spans the private
+    # subnets; a single host sits in one subnet of its placement.
+    if orthanc.is_fleet:
+        orthanc_subnets = network.private_subnet_cidrs
+    elif orthanc.placement == "public":
+        orthanc_subnets = network.public_subnet_cidrs[:1]
+    else:
+        orthanc_subnets = network.private_subnet_cidrs[:1]
     client_vpn = None
     private_source_groups = {}
     if settings.client_vpn.enabled:
@@ -89,7 +93,7 @@ def build(settings: Settings) -> dict[str, Any]:
             DicomProxyAccessArgs(
                 settings=site,
                 dicom_ca=server.dicom_ca,
-                orthanc_security_group_id=server.security_group_id,
+                orthanc_security_group_id=server.direct_tls_security_group_id,
                 cloud_host=server.dicom_tls_host,
                 cloud_port=server.dicom_tls_port,
                 cloud_ae_title=server.ae_title,
@@ -100,6 +104,20 @@ def build(settings: Settings) -> dict[str, Any]:
         )
         for site in settings.dicom_proxies
     ]
+
+    alarms = OperatorAlarms(
+        "alarms",
+        OperatorAlarmsArgs(
+            emails=settings.alarms.emails,
+            orthanc=server.monitored,
+            vpn_connections={
+                vpn: details.apply(lambda d: d["vpnConnectionId"])
+                for vpn, details in network.site_to_site_vpns.items()
+            },
+            context=context,
+            naming=naming,
+        ),
+    )
 
     outputs = {
         "environment": settings.environment,
@@ -120,20 +138,31 @@ def build(settings: Settings) -> dict[str, Any]:
         ),
         "dicomPrivateEndpoints": [
             {"host": ip, "tlsPort": server.dicom_tls_port, "plainPort": server.plain_dicom_port}
-            for ip in server.private_ips
+            for ip in server.private_endpoints
         ],
         "httpsUrl": server.https_url,
         "dicomCaCertificate": server.dicom_ca_cert_pem,
         "orthancServerCertificateExpiresAt": server.server_cert_expires_at,
         "dicomCaExpiresAt": server.dicom_ca.expires_at,
-        "orthancInstanceIds": server.instance_ids,
-        "orthancPrivateIps": server.private_ips,
-        "orthancPublicIps": server.public_ips,
+        "orthancHosting": orthanc.hosting,
+        "orthancAmi": server.ami,
         "orthancBucket": server.bucket_name,
         "orthancDatabaseEndpoint": server.database_endpoint,
         "orthancAdminSecretArn": server.admin_secret_arn,
         "orthancAdminPassword": server.admin_password,
+        "alarmTopicArn": alarms.topic_arn,
     }
+    if orthanc.is_fleet:
+        outputs |= {
+            "orthancAutoScalingGroup": server.autoscaling_group_name,
+            "orthancLoadBalancers": server.load_balancers,
+        }
+    else:
+        outputs |= {
+            "orthancInstanceIds": server.instance_ids,
+            "orthancPrivateIps": server.private_ips,
+            "orthancPublicIps": server.public_ips,
+        }
     if proxies:
         outputs |= {
             "dicomProxySites": {

@@ -76,6 +76,11 @@ def _check_tls_port(port: int) -> int:
     return port
 
 
+# A fleet past this size is a different deployment (and a different bill); raise it with care.
+MAX_HOSTS = 20
+DEFAULT_FLEET_HOSTS = 2  # one per zone of the default two: a zone can fail
+DEFAULT_HEALTH_CHECK_GRACE_SECONDS = 600  # boot installs Docker and pulls two images
+
 AeTitle = Annotated[str, Field(strict=True), AfterValidator(check_ae_title)]
 AllowedCidr = Annotated[IPv4Network, BeforeValidator(parse_allowed_cidr)]
 
@@ -87,11 +92,43 @@ class RegisteredModality(Section):
     ae_title: AeTitle
 
 
+HostCount = Annotated[Number, int_range(1, MAX_HOSTS, "a number of hosts")]
+
+
+class FleetSettings(Section):
+    """``hosting: fleet``: an Auto Scaling group of identical hosts behind load balancers.
+
+    ``orthgate:orthanc.instanceCount`` is the desired count; these bound it.
+    """
+
+    min_size: HostCount | None = None  # unset: the desired count
+    max_size: HostCount | None = None  # unset: twice the desired count, at most MAX_HOSTS
+    # Set: a target-tracking policy keeps the average CPU near this, between min and max.
+    target_cpu_percent: Annotated[Number, int_range(10, 90, "a CPU percentage")] | None = None
+    health_check_grace_seconds: Annotated[Number, int_range(60, 3600, "a number of seconds")] = (
+        DEFAULT_HEALTH_CHECK_GRACE_SECONDS
+    )
+
+    def sizes(self, desired: int) -> tuple[int, int]:
+        """(min, max) with the defaults filled in."""
+        return (
+            self.min_size if self.min_size is not None else desired,
+            self.max_size if self.max_size is not None else min(MAX_HOSTS, 2 * desired),
+        )
+
+
 class OrthancSettings(Section):
     instance_type: Annotated[str, Field(strict=True), AfterValidator(_check_instance_type)] = (
         "t3.medium"
     )
-    instance_count: Annotated[Number, int_range(1, 2, "a number of instances")] = 1
+    # Unset: 1 for a single host, DEFAULT_FLEET_HOSTS for a fleet (its desired count).
+    instance_count: HostCount | None = None
+    # Unset: fleet where the data is shared (storage: s3 and index: postgresql), else single.
+    hosting: Literal["fleet", "singleHost"] | None = None
+    fleet: FleetSettings = FleetSettings()
+    # Unset: follow for a fleet (a new AMI rolls through without interruption), hold for a
+    # single host (a new AMI would interrupt it; the program warns when one is waiting).
+    ami_updates: Literal["follow", "hold"] | None = None
     placement: Literal["public", "private"] = "public"
     ae_title: AeTitle = "ORTHANC"
     dicom_tls_port: Annotated[
@@ -121,14 +158,40 @@ class OrthancSettings(Section):
     backup_retention_days: Annotated[Number, int_range(1, 35, "a number of days")] = 14
 
     def with_environment_defaults(self, environment: str) -> OrthancSettings:
-        """Fill storage and index from the environment when the stack leaves them unset."""
+        """Fill what the stack leaves unset: storage and index from the environment, then
+        hosting from the data (shared data makes a fleet), then the counts from hosting."""
         durable = environment != "dev"
+        storage = self.storage or ("s3" if durable else "ebs")
+        index = self.index or ("postgresql" if durable else "sqlite")
+        shared = storage == "s3" and index == "postgresql"
+        hosting = self.hosting or ("fleet" if shared else "singleHost")
+        fleet = hosting == "fleet"
         return self.model_copy(
             update={
-                "storage": self.storage or ("s3" if durable else "ebs"),
-                "index": self.index or ("postgresql" if durable else "sqlite"),
+                "storage": storage,
+                "index": index,
+                "hosting": hosting,
+                "instance_count": self.instance_count or (DEFAULT_FLEET_HOSTS if fleet else 1),
             }
         )
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.hosting == "fleet"
+
+    @property
+    def follows_new_amis(self) -> bool:
+        """Whether hosts move to a newly published AMI at the next `pulumi up`."""
+        if self.ami_updates is not None:
+            return self.ami_updates == "follow"
+        return self.is_fleet
+
+    @property
+    def fleet_sizes(self) -> tuple[int, int, int]:
+        """(min, desired, max) of a fleet."""
+        desired = self.instance_count or DEFAULT_FLEET_HOSTS
+        low, high = self.fleet.sizes(desired)
+        return low, desired, high
 
     def problems(self, at: Loc, *, nat_gateways: str) -> Iterator[Problem]:
         if self.placement == "private" and nat_gateways == "none":
@@ -138,12 +201,7 @@ class OrthancSettings(Section):
                 "orthgate:network.natGateways to single or perAz, or use placement: public",
                 self.placement,
             )
-        if self.instance_count > 1 and (self.storage != "s3" or self.index != "postgresql"):
-            yield Problem(
-                (*at, "instanceCount"),
-                "two instances must share their data: use storage: s3 and index: postgresql",
-                self.instance_count,
-            )
+        yield from self._hosting_problems(at)
         for key, cidrs in (
             ("dicomAllowedCidrs", self.dicom_allowed_cidrs),
             ("webAllowedCidrs", self.web_allowed_cidrs),
@@ -158,3 +216,57 @@ class OrthancSettings(Section):
                     "is Orthanc's own AE title; a sender needs its own",
                     modality.ae_title,
                 )
+
+    def _hosting_problems(self, at: Loc) -> Iterator[Problem]:
+        shared = self.storage == "s3" and self.index == "postgresql"
+        if self.storage == "s3" and self.index == "sqlite":
+            yield Problem(
+                (*at, "index"),
+                "storage: s3 keeps the images in S3, but a SQLite index would live on one "
+                "host's disk: lost at its next replacement, leaving the S3 objects orphaned. "
+                "Use index: postgresql (or storage: ebs for a single host)",
+                self.index,
+            )
+        if self.is_fleet and not shared:
+            yield Problem(
+                (*at, "hosting"),
+                "a fleet's hosts must share their data: use storage: s3 and index: "
+                "postgresql, or hosting: singleHost",
+                self.hosting,
+            )
+        if not self.is_fleet:
+            count = self.instance_count or 1
+            if count > 1:
+                yield Problem(
+                    (*at, "instanceCount"),
+                    "several hosts need hosting: fleet (with storage: s3 and index: "
+                    "postgresql); a single host is one instance",
+                    count,
+                )
+            if "fleet" in self.model_fields_set:
+                yield Problem(
+                    (*at, "fleet"),
+                    "only applies with hosting: fleet",
+                    self.fleet.model_dump(by_alias=True, exclude_unset=True),
+                )
+        else:
+            low, desired, high = self.fleet_sizes
+            if low > desired:
+                yield Problem(
+                    (*at, "fleet", "minSize"),
+                    f"is above the desired count (orthgate:orthanc.instanceCount = {desired})",
+                    low,
+                )
+            if high < desired:
+                yield Problem(
+                    (*at, "fleet", "maxSize"),
+                    f"is below the desired count (orthgate:orthanc.instanceCount = {desired})",
+                    high,
+                )
+        if self.ami_id is not None and self.ami_updates is not None:
+            yield Problem(
+                (*at, "amiUpdates"),
+                "has no effect with amiId set (a pinned AMI changes only when amiId does); "
+                "remove one of the two",
+                self.ami_updates,
+            )

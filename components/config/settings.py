@@ -16,6 +16,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from components.config.alarms import AlarmSettings
 from components.config.base import Section
 from components.config.client_vpn import ClientVpnSettings
 from components.config.dicom_proxy import DicomProxySettings, proxy_problems
@@ -34,6 +35,7 @@ class Settings(Section):
     orthanc: OrthancSettings = OrthancSettings()
     client_vpn: ClientVpnSettings = ClientVpnSettings()
     dicom_proxies: list[DicomProxySettings] = []
+    alarms: AlarmSettings = AlarmSettings()
 
     @property
     def is_production(self) -> bool:
@@ -50,6 +52,7 @@ class Settings(Section):
             on_prem=self.network.on_prem_ranges(("network",)),
         )
         yield from proxy_problems(self.dicom_proxies, self.orthanc)
+        yield from self.alarms.problems(("alarms",))
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:

@@ -19,6 +19,9 @@ ADMIN_USER = "admin"
 STABLE_AGE_SECONDS = 60
 # Failed jobs must stay visible long enough for an operator (or a peer) to resubmit them.
 JOBS_HISTORY_SIZE = 1000
+# Index connections per writer: the Orthanc Book's scalability page suggests more than one
+# for concurrency; 5 per host keeps a 20-host fleet far below a small RDS's connection limit.
+FLEET_INDEX_CONNECTIONS = 5
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class OrthancConfigSpec:
     s3_bucket: str | None = None
     s3_region: str | None = None
     database: Database | None = None  # None: SQLite in storage_directory
+    # Several Orthanc servers write to one index and one bucket (a fleet).
+    several_writers: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,10 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
         "OverwriteInstances": False,
         "UnknownSopClassAccepted": False,
         "StableAge": STABLE_AGE_SECONDS,
-        "SaveJobs": True,
+        # Jobs belong to the server that runs them; with several writers each one would
+        # overwrite the others' saved registry in the shared index (Orthanc Book,
+        # "Scalability"). Stores never depend on jobs; a sender retries a failed store.
+        "SaveJobs": not spec.several_writers,
         "JobsHistorySize": JOBS_HISTORY_SIZE,
         "ConcurrentJobs": 2,
         "DicomScpTimeout": 60,
@@ -135,6 +143,15 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
         "StorageDirectory": spec.storage_directory,
         "IndexDirectory": spec.storage_directory,
     }
+    if spec.several_writers:
+        config |= {
+            # A C-FIND answers from the index alone: another writer's file may not be
+            # readable yet, and reading S3 per match is slow (Orthanc Book, "Scalability").
+            "StorageAccessOnFind": "Never",
+            # Two writers changing one resource's metadata or attachments: the second is
+            # told about the conflict instead of silently overwriting (revisions, 1.9.2+).
+            "CheckRevisions": True,
+        }
     if spec.storage == "s3":
         config["AwsS3Storage"] = {
             "BucketName": spec.s3_bucket,
@@ -156,9 +173,12 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
                 f"postgresql://{{username}}:{{password}}@{database.host}:{database.port}"
                 f"/{database.name}?sslmode=require"
             ),
-            # Two instances share one index: no exclusive lock.
-            "Lock": False,
+            # A single host locks the index, so a stray second server cannot corrupt it; a
+            # fleet's writers share it (Orthanc 1.9.2+ with the PostgreSQL plugin 4.0+).
+            "Lock": not spec.several_writers,
         }
+        if spec.several_writers:
+            config["PostgreSQL"]["IndexConnectionsCount"] = FLEET_INDEX_CONNECTIONS
     return config
 
 

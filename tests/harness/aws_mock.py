@@ -50,8 +50,14 @@ def _preshared_key(*parts: str) -> str:
 class AwsMock:
     """Computed outputs per resource type and results per data-source lookup."""
 
-    def __init__(self, region: str = DEFAULT_REGION, zone_count: int = 3) -> None:
+    def __init__(
+        self, region: str = DEFAULT_REGION, zone_count: int = 3, deployment: str = "1"
+    ) -> None:
         self.region = region
+        # Physical names AWS or Pulumi generate (auto-names, name prefixes) differ from one
+        # deployment of a stack to the next, as real random suffixes do; within one they
+        # are stable, so two evaluations of one deployment agree.
+        self.deployment = deployment
         self.zone_names = [f"{region}{letter}" for letter in "abcdef"[:zone_count]]
         self._computed: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
             "aws:ec2/vpc:Vpc": self._vpc,
@@ -103,6 +109,15 @@ class AwsMock:
             "aws:ec2clientvpn/endpoint:Endpoint": self._client_vpn_endpoint,
             "aws:ec2clientvpn/networkAssociation:NetworkAssociation": self._vpn_association,
             "aws:ec2clientvpn/authorizationRule:AuthorizationRule": self._vpn_authorization,
+            "aws:ec2/subnetCidrReservation:SubnetCidrReservation": self._cidr_reservation,
+            "aws:lb/loadBalancer:LoadBalancer": self._load_balancer,
+            "aws:lb/targetGroup:TargetGroup": self._target_group,
+            "aws:lb/listener:Listener": self._listener,
+            "aws:autoscaling/group:Group": self._autoscaling_group,
+            "aws:autoscaling/policy:Policy": self._scaling_policy,
+            "aws:sns/topic:Topic": self._sns_topic,
+            "aws:sns/topicSubscription:TopicSubscription": self._sns_subscription,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
         }
         self._calls: dict[str, Callable[[dict], dict]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
@@ -141,6 +156,16 @@ class AwsMock:
             return resource_id, {"arn": self.arn("ec2", f"{arn_type}/{resource_id}")}
 
         return computed
+
+    def _autoname(self, name: str, inputs: dict, field: str = "name") -> str:
+        """The physical name: as given, from its prefix, or Pulumi's auto-name."""
+        given = inputs.get(field)
+        if given:
+            return str(given)
+        prefix = inputs.get(f"{field}Prefix")
+        if prefix:
+            return f"{prefix}{digest(self.deployment, 'prefix', name)[:26]}"
+        return f"{name}-{digest(self.deployment, name)[:7]}"
 
     def _plain(self, prefix: str) -> Callable[[str, dict], tuple[str, dict]]:
         return lambda name, inputs: (aws_id(prefix, name), {})
@@ -224,7 +249,7 @@ class AwsMock:
             "arn": self.arn("ec2", f"security-group/{group_id}"),
             "ownerId": ACCOUNT_ID,
             # The provider auto-names a group that has no name of its own.
-            "name": inputs.get("name") or f"{name}-{digest(name)[:7]}",
+            "name": self._autoname(name, inputs),
             "ingress": inputs.get("ingress", []),
             "egress": inputs.get("egress", []),
         }
@@ -318,11 +343,11 @@ class AwsMock:
         }
 
     def _log_group(self, name: str, inputs: dict) -> tuple[str, dict]:
-        log_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        log_name = self._autoname(name, inputs)
         return log_name, {"name": log_name, "arn": self.arn("logs", f"log-group:{log_name}")}
 
     def _iam_role(self, name: str, inputs: dict) -> tuple[str, dict]:
-        role_name = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        role_name = self._autoname(name, inputs)
         return role_name, {
             "name": role_name,
             "arn": self.arn("iam", f"role/{role_name}", region=False),
@@ -338,7 +363,7 @@ class AwsMock:
         return f"{inputs.get('role')}-{digest(name)[:20]}", {}
 
     def _instance_profile(self, name: str, inputs: dict) -> tuple[str, dict]:
-        profile = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        profile = self._autoname(name, inputs)
         return profile, {
             "name": profile,
             "arn": self.arn("iam", f"instance-profile/{profile}", region=False),
@@ -348,7 +373,7 @@ class AwsMock:
     # --- Secrets Manager, S3, RDS, EBS, EC2 ----------------------------------------------------
 
     def _secret(self, name: str, inputs: dict) -> tuple[str, dict]:
-        secret_name = inputs.get("name") or f"{inputs.get('namePrefix', name)}{digest(name)[:6]}"
+        secret_name = self._autoname(name, inputs)
         arn = self.arn("secretsmanager", f"secret:{secret_name}-{digest('sfx', name)[:6]}")
         return arn, {"arn": arn, "name": secret_name}
 
@@ -361,7 +386,7 @@ class AwsMock:
         }
 
     def _bucket(self, name: str, inputs: dict) -> tuple[str, dict]:
-        bucket = inputs.get("bucket") or f"{name}-{digest(name)[:7]}"
+        bucket = self._autoname(name, inputs, field="bucket")
         return bucket, {
             "bucket": bucket,
             "arn": f"arn:aws:s3:::{bucket}",
@@ -375,15 +400,15 @@ class AwsMock:
         return str(inputs.get("bucket")), {}
 
     def _db_subnet_group(self, name: str, inputs: dict) -> tuple[str, dict]:
-        group = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        group = self._autoname(name, inputs)
         return group, {"name": group, "arn": self.arn("rds", f"subgrp:{group}")}
 
     def _db_parameter_group(self, name: str, inputs: dict) -> tuple[str, dict]:
-        group = inputs.get("name") or f"{name}-{digest(name)[:7]}"
+        group = self._autoname(name, inputs)
         return group, {"name": group, "arn": self.arn("rds", f"pg:{group}")}
 
     def _db_instance(self, name: str, inputs: dict) -> tuple[str, dict]:
-        identifier = f"{inputs.get('identifierPrefix', name)}{digest(name)[:12]}"
+        identifier = self._autoname(name, inputs, field="identifier")
         address = f"{identifier}.c9akciq32.{self.region}.rds.amazonaws.com"
         outputs: dict[str, Any] = {
             "identifier": identifier,
@@ -420,7 +445,7 @@ class AwsMock:
             "arn": self.arn("ec2", f"launch-template/{template_id}"),
             "latestVersion": version,
             "defaultVersion": version,
-            "name": inputs.get("name") or f"{name}-{digest(name)[:7]}",
+            "name": self._autoname(name, inputs),
         }
 
     def _instance(self, name: str, inputs: dict) -> tuple[str, dict]:
@@ -456,6 +481,71 @@ class AwsMock:
     def _vpn_authorization(self, name: str, inputs: dict) -> tuple[str, dict]:
         target = inputs.get("targetNetworkCidr")
         return f"{inputs.get('clientVpnEndpointId')},{target}", {}
+
+    # --- Load balancing, Auto Scaling, alarms ---------------------------------------------------
+
+    def _cidr_reservation(self, name: str, inputs: dict) -> tuple[str, dict]:
+        return aws_id("scr", name), {"ownerId": ACCOUNT_ID}
+
+    def _load_balancer(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+        suffix = f"{kind}/{physical}/{digest('lb', name)[:16]}"
+        arn = self.arn("elasticloadbalancing", f"loadbalancer/{suffix}")
+        scheme = "internal-" if inputs.get("internal") else ""
+        return arn, {
+            "arn": arn,
+            "arnSuffix": suffix,
+            "name": physical,
+            "dnsName": (
+                f"{scheme}{physical}-{digest('dns', name)[:16]}.elb.{self.region}.amazonaws.com"
+            ),
+            "zoneId": "Z3F0SRJ5LGBH90",
+            "vpcId": aws_id("vpc", "network-vpc"),
+        }
+
+    def _target_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        suffix = f"targetgroup/{physical}/{digest('tg', name)[:16]}"
+        arn = self.arn("elasticloadbalancing", suffix)
+        return arn, {"arn": arn, "arnSuffix": suffix, "name": physical}
+
+    def _listener(self, name: str, inputs: dict) -> tuple[str, dict]:
+        lb = str(inputs.get("loadBalancerArn", "")).replace(":loadbalancer/", ":listener/")
+        arn = f"{lb}/{digest('listener', name)[:16]}"
+        return arn, {"arn": arn}
+
+    def _autoscaling_group(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        return physical, {
+            "name": physical,
+            "arn": self.arn(
+                "autoscaling",
+                f"autoScalingGroup:{_uuid('asg', name)}:autoScalingGroupName/{physical}",
+            ),
+            "availabilityZones": list(self.zone_names),
+        }
+
+    def _scaling_policy(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        return physical, {
+            "name": physical,
+            "arn": self.arn("autoscaling", f"scalingPolicy:{physical}"),
+        }
+
+    def _sns_topic(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        arn = self.arn("sns", physical)
+        return arn, {"arn": arn, "name": physical, "owner": ACCOUNT_ID}
+
+    def _sns_subscription(self, name: str, inputs: dict) -> tuple[str, dict]:
+        arn = f"{inputs.get('topic')}:{_uuid('sub', name)}"
+        # E-mail subscriptions wait for the recipient to confirm.
+        return arn, {"arn": arn, "pendingConfirmation": inputs.get("protocol") == "email"}
+
+    def _metric_alarm(self, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = self._autoname(name, inputs)
+        return physical, {"arn": self.arn("cloudwatch", f"alarm:{physical}"), "name": physical}
 
     # --- lookups -----------------------------------------------------------------------------
 

@@ -23,7 +23,12 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
 from tests.harness.aws_mock import DEFAULT_REGION, AwsMock
-from tests.harness.random_mock import RANDOM_PASSWORD, new_random_password
+from tests.harness.random_mock import (
+    RANDOM_ID,
+    RANDOM_PASSWORD,
+    new_random_id,
+    new_random_password,
+)
 from tests.harness.tls_mock import TLS_TYPES, new_tls_resource, unwrap_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +86,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource_id, outputs = new_tls_resource(args.typ, args.name, inputs)
         elif args.typ == RANDOM_PASSWORD:
             resource_id, outputs = new_random_password(args.name, inputs)
+        elif args.typ == RANDOM_ID:
+            resource_id, outputs = new_random_id(args.name, inputs)
         elif self.aws.handles(args.typ):
             resource_id, outputs = self.aws.new_resource(args.typ, args.name, inputs)
         elif not args.custom:

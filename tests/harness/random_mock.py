@@ -1,7 +1,8 @@
-"""pulumi-random's RandomPassword, as the provider computes it: a secret `result`."""
+"""pulumi-random as the provider computes it: RandomPassword (a secret) and RandomId."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import string
 
@@ -25,3 +26,19 @@ def new_random_password(name: str, inputs: dict) -> tuple[str, dict]:
     chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
     secrets.SystemRandom().shuffle(chars)
     return "none", {**inputs, "result": "".join(chars), "bcryptHash": "$2a$10$" + "x" * 53}
+
+
+RANDOM_ID = "random:index/randomId:RandomId"
+
+
+def new_random_id(name: str, inputs: dict) -> tuple[str, dict]:
+    """RandomId's outputs: the same bytes in the encodings the provider offers."""
+    raw = secrets.token_bytes(int(inputs["byteLength"]))
+    b64 = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return b64, {
+        **inputs,
+        "hex": raw.hex(),
+        "b64Url": b64,
+        "b64Std": base64.b64encode(raw).decode(),
+        "dec": str(int.from_bytes(raw, "big")),
+    }

@@ -26,6 +26,7 @@ def refused(environment: str = "dev", network: dict | None = None, **orthanc) ->
 def test_every_key_has_a_default():
     orthanc = parse_settings({"environment": "dev", "network": {"vpcCidr": "10.40.0.0/16"}}).orthanc
     assert orthanc.instance_count == 1
+    assert orthanc.hosting == "singleHost"
     assert orthanc.placement == "public"
     assert orthanc.ae_title == "ORTHANC"
     assert orthanc.dicom_tls_port == 11112
@@ -42,8 +43,8 @@ def test_every_key_has_a_default():
 def test_storage_and_index_follow_the_environment_unless_set(environment, storage, index):
     orthanc = settings_with(environment).orthanc
     assert (orthanc.storage, orthanc.index) == (storage, index)
-    explicit = settings_with(environment, storage="s3", index="sqlite").orthanc
-    assert (explicit.storage, explicit.index) == ("s3", "sqlite")
+    explicit = settings_with(environment, storage="ebs", index="postgresql").orthanc
+    assert (explicit.storage, explicit.index) == ("ebs", "postgresql")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,11 @@
 
 Functions, not components: each declares its resources as children of the OrthancServer
 that calls it, so they appear under that server in every preview.
+
+What `pulumi destroy` does to them in production (``protect``): the bucket and its
+settings are kept, with every image (its KMS key is kept too, see ``components.logs``);
+the database refuses to go while deletion protection is on, and once an operator lifts it
+leaves a final snapshot under a name no earlier destroy used, encrypted with the kept key.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.iam_policies import tls_only_bucket_policy
 from components.naming import Naming
@@ -30,9 +36,11 @@ def storage_bucket(
     opts: pulumi.ResourceOptions,
 ) -> aws.s3.Bucket:
     """A private, versioned, KMS-encrypted bucket reachable over TLS only."""
+    # Images must never vanish with a `pulumi destroy` in production: the bucket stays, and
+    # so do the settings that keep it private, encrypted and versioned.
+    opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=protect))
     bucket = aws.s3.Bucket(
         name,
-        # Images must never vanish with a `pulumi destroy` in production.
         force_destroy=not protect,
         tags=naming.tags(name),
         opts=opts,
@@ -105,6 +113,7 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class Database:
+    identifier: pulumi.Output[str]
     address: pulumi.Output[str]
     port: int
     name: str
@@ -123,8 +132,12 @@ def postgresql_index(
     naming: Naming,
     protect: bool,
     opts: pulumi.ResourceOptions,
+    address_reservations: Sequence[pulumi.Resource] = (),
 ) -> Database:
-    """An encrypted PostgreSQL in the private subnets, reachable from Orthanc only, over TLS."""
+    """An encrypted PostgreSQL in the private subnets, reachable from Orthanc only, over TLS.
+
+    ``address_reservations``: its network interface must not take orthgate's fixed addresses.
+    """
     group = aws.ec2.SecurityGroup(
         f"{name}-sg",
         vpc_id=vpc_id,
@@ -157,6 +170,12 @@ def postgresql_index(
         tags=naming.tags(f"{name}-parameters"),
         opts=opts,
     )
+    # A final snapshot name is used once per destroy: a fresh suffix per deployment keeps a
+    # second destroy (after a re-deploy) from colliding with the first one's snapshot.
+    final_snapshot = None
+    if protect:
+        suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=opts)
+        final_snapshot = suffix.hex.apply(lambda h: f"{naming.prefix}-orthanc-final-{h}")
     instance = aws.rds.Instance(
         name,
         identifier_prefix=f"{naming.prefix}-orthanc-",
@@ -182,12 +201,15 @@ def postgresql_index(
         copy_tags_to_snapshot=True,
         deletion_protection=protect,
         skip_final_snapshot=not protect,
-        final_snapshot_identifier=f"{naming.prefix}-orthanc-final" if protect else None,
+        final_snapshot_identifier=final_snapshot,
         auto_minor_version_upgrade=True,
         tags=naming.tags(name),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(address_reservations))
+        ),
     )
     return Database(
+        identifier=instance.identifier,
         address=instance.address,
         port=DATABASE_PORT,
         name=DATABASE_NAME,

@@ -1,0 +1,33 @@
+"""``orthgate:alarms``: who hears about what an operator must act on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from components.config.base import Section
+from components.config.errors import Loc, Problem, duplicates
+
+# Deliberately plain: SNS only needs an address its mail system accepts, and a typo is
+# caught by the subscription confirmation mail that never arrives.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _check_email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError("must be an e-mail address, e.g. pacs-oncall@hospital.example")
+    return value
+
+
+Email = Annotated[str, Field(strict=True), AfterValidator(_check_email)]
+
+
+class AlarmSettings(Section):
+    # Each address gets a confirmation mail from AWS SNS; alarms reach it once confirmed.
+    emails: list[Email] = []
+
+    def problems(self, at: Loc) -> Iterator[Problem]:
+        yield from duplicates((*at, "emails"), [e.lower() for e in self.emails])

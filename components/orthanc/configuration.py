@@ -1,0 +1,220 @@
+"""What the hosts are told: Secrets Manager secrets (keys, passwords, orthanc.json) and
+the user data (scripts, units, compose and nginx files, none of them secret).
+
+orthanc.json travels as a secret rather than in user data so that registering a sender
+updates running hosts within 15 minutes instead of replacing them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.aws_context import AwsContext
+from components.config.orthanc import HTTPS_PORT, ORTHANC_DICOM_PORT, OrthancSettings
+from components.naming import Naming
+from components.pki import IssuedCertificate
+from components.render import paths
+from components.render.cloud_init import (
+    CloudInitSpec,
+    HostConfig,
+    encode_user_data,
+    render_cloud_init,
+)
+from components.render.compose import ComposeSpec, render_compose, to_yaml
+from components.render.nginx import NginxSpec, render_nginx_config
+from components.render.orthanc_config import (
+    ADMIN_USER,
+    Database,
+    OrthancConfigSpec,
+    Sender,
+    render_orthanc_config,
+    secret_values,
+    to_json,
+)
+from components.render.secrets_manifest import (
+    SecretsManifestSpec,
+    manifest_json,
+    render_secrets_manifest,
+)
+
+
+@dataclass(frozen=True)
+class HostSecrets:
+    arns: dict[str, pulumi.Output[str]]  # role -> secret ARN
+    admin_password: pulumi.Output[str]
+    admin_secret_arn: pulumi.Output[str]
+
+
+class SecretWriter:
+    """Secrets of one component, encrypted with its key, named under its stack."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        key: aws.kms.Key,
+        naming: Naming,
+        protect: bool,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        self._name, self._key, self._naming = name, key, naming
+        self._protect, self._opts = protect, opts
+
+    def secret(
+        self, role: str, description: str, value: pulumi.Output[str]
+    ) -> aws.secretsmanager.Secret:
+        stack = self._naming.stack
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-{role}-secret",
+            # A prefix, so a re-deploy never waits for a deleted secret's recovery window.
+            name_prefix=f"orthgate/{stack}/orthanc/{role}-",
+            description=f"orthgate {stack}: {description}",
+            kms_key_id=self._key.arn,
+            recovery_window_in_days=30 if self._protect else 7,
+            tags=self._naming.tags(f"{self._name}-{role}-secret"),
+            opts=self._opts,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{self._name}-{role}-secret-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            opts=self._opts,
+        )
+        return secret
+
+
+def orthanc_spec(
+    settings: OrthancSettings,
+    context: AwsContext,
+    naming: Naming,
+    senders: Sequence[Sender],
+    *,
+    bucket: str | None,
+    database: str | None,
+) -> OrthancConfigSpec:
+    return OrthancConfigSpec(
+        name=f"orthgate-{naming.stack}",
+        ae_title=settings.ae_title,
+        senders=list(senders),
+        storage="s3" if settings.storage == "s3" else "filesystem",
+        s3_bucket=bucket,
+        s3_region=context.region if settings.storage == "s3" else None,
+        database=Database(host=database) if database is not None else None,
+        several_writers=settings.is_fleet,
+    )
+
+
+def host_secrets(
+    name: str,
+    writer: SecretWriter,
+    *,
+    settings: OrthancSettings,
+    context: AwsContext,
+    naming: Naming,
+    server_cert: IssuedCertificate,
+    ca_cert_pem: pulumi.Output[str],
+    senders: Sequence[Sender],
+    bucket_name: pulumi.Output[str] | None,
+    database_address: pulumi.Output[str] | None,
+    database_secret_arn: pulumi.Output[str] | None,
+    opts: pulumi.ResourceOptions,
+) -> HostSecrets:
+    """The TLS files, the admin password and orthanc.json, each its own secret."""
+    tls = writer.secret(
+        "tls",
+        "server certificate, private key and DICOM CA for nginx",
+        pulumi.Output.all(server_cert.cert_pem, server_cert.private_key_pem, ca_cert_pem).apply(
+            lambda v: json.dumps({"certificate": v[0], "privateKey": v[1], "caCertificate": v[2]})
+        ),
+    )
+    password = random.RandomPassword(
+        f"{name}-admin-password",
+        length=32,
+        # Letters and digits only: the value is merged into JSON and typed by people.
+        special=False,
+        min_lower=4,
+        min_upper=4,
+        min_numeric=4,
+        opts=opts,
+    )
+    admin = writer.secret(
+        "admin",
+        "Orthanc administrator (REST API and web UI)",
+        password.result.apply(lambda p: json.dumps({"username": ADMIN_USER, "password": p})),
+    )
+    config = writer.secret(
+        "config",
+        "Orthanc configuration (orthanc.json without passwords)",
+        pulumi.Output.all(bucket_name, database_address).apply(
+            lambda v: json.dumps(
+                {
+                    "orthanc.json": to_json(
+                        render_orthanc_config(
+                            orthanc_spec(
+                                settings, context, naming, senders, bucket=v[0], database=v[1]
+                            )
+                        )
+                    )
+                }
+            )
+        ),
+    )
+    arns = {"tls": tls.arn, "admin": admin.arn, "config": config.arn}
+    if database_secret_arn is not None:
+        arns["database"] = database_secret_arn
+    return HostSecrets(
+        arns=arns, admin_password=pulumi.Output.secret(password.result), admin_secret_arn=admin.arn
+    )
+
+
+def user_data(
+    settings: OrthancSettings,
+    context: AwsContext,
+    naming: Naming,
+    *,
+    secret_arns: Mapping[str, str],
+    log_group: str,
+    volume_id: str | None,
+    instance_label: str,
+    uses_database: bool,
+) -> str:
+    """The cloud-init document of a host, base64 for EC2. Plain values in, text out."""
+    # Where orthanc.json takes its passwords from, at each start on the host.
+    values = secret_values(
+        orthanc_spec(
+            settings, context, naming, [], bucket=None, database="" if uses_database else None
+        )
+    )
+    manifest = render_secrets_manifest(
+        SecretsManifestSpec(region=context.region, secret_arns=secret_arns, orthanc_values=values)
+    )
+    compose = render_compose(
+        ComposeSpec(
+            orthanc_image=settings.image,
+            nginx_image=settings.nginx_image,
+            dicom_tls_port=settings.dicom_tls_port,
+            https_port=HTTPS_PORT,
+            plain_dicom_port=ORTHANC_DICOM_PORT,
+            log_group=log_group,
+            region=context.region,
+            instance_label=instance_label,
+            data_dir=paths.HOST_DATA_DIR if volume_id else None,
+        )
+    )
+    cloud_init = render_cloud_init(
+        CloudInitSpec(
+            host=HostConfig(
+                compose_yaml=to_yaml(compose),
+                nginx_conf=render_nginx_config(NginxSpec(dicom_tls_port=settings.dicom_tls_port)),
+                secrets_manifest_json=manifest_json(manifest),
+            ),
+            data_volume_id=volume_id,
+        )
+    )
+    return encode_user_data(cloud_init)

@@ -1,0 +1,405 @@
+"""OrthancServer: Orthanc behind mutual-TLS terminators, on hosts that can be replaced.
+
+Reads top to bottom as: the plan, keys and logs, security groups, data stores, load
+balancers, the DICOM PKI, secrets, the hosts' identity, then the hosts themselves: one
+replaceable instance, or a fleet rolling behind the load balancers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws_context import AwsContext
+from components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
+from components.logs import area_key
+from components.naming import Naming
+from components.network import NetworkRefs
+from components.orthanc import access, configuration, hosts, identity, load_balancing
+from components.orthanc.data import DatabaseSettings, data_volume, postgresql_index, storage_bucket
+from components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
+from components.pki import CertificateAuthority
+from components.render.orthanc_config import Sender
+
+DICOM_CA_VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class OrthancServerArgs:
+    settings: OrthancSettings  # with environment defaults applied
+    network: NetworkRefs
+    context: AwsContext
+    naming: Naming
+    ami_id: str
+    # A pinned AMI (orthgate:orthanc.amiId) changes only when the operator changes it.
+    ami_pinned: bool = False
+    protect: bool = False
+    # Senders registered besides settings.modalities (e.g. DICOM proxy sites).
+    extra_senders: Sequence[Sender] = ()
+    # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
+    # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
+    private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Monitored:
+    """What the alarms watch, as the tier declared it."""
+
+    fleet: bool
+    healthy_hosts_expected: int
+    # (load balancer role, its arn suffix, listener key, target group arn suffix)
+    target_groups: list[tuple[str, pulumi.Output[str], str, pulumi.Output[str]]]
+    instance_ids: list[pulumi.Output[str]]
+    database_identifier: pulumi.Output[str] | None
+    database_storage_gib: int
+    disk_paths: list[str]
+
+
+class OrthancServer(pulumi.ComponentResource):
+    plan: OrthancPlan
+    security_group_id: pulumi.Output[str]
+    direct_tls_security_group_id: pulumi.Output[str]
+    dicom_tls_port: int
+    plain_dicom_port: int
+    ae_title: str
+    dicom_ca: CertificateAuthority
+    dicom_ca_cert_pem: pulumi.Output[str]
+    dicom_tls_host: pulumi.Output[str]
+    https_url: pulumi.Output[str]
+    private_endpoints: list[str]
+    instance_ids: list[pulumi.Output[str]]
+    private_ips: list[str]
+    public_ips: list[pulumi.Output[str]]
+    autoscaling_group_name: pulumi.Output[str] | None
+    load_balancers: dict[str, pulumi.Output[dict]]
+    bucket_name: pulumi.Output[str] | None
+    database_endpoint: pulumi.Output[str] | None
+    admin_password: pulumi.Output[str]
+    admin_secret_arn: pulumi.Output[str]
+    ami: pulumi.Output[dict]
+    monitored: Monitored
+
+    def __init__(
+        self, name: str, args: OrthancServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("orthgate:orthanc:OrthancServer", name, None, opts)
+        settings, naming, network, context = args.settings, args.naming, args.network, args.context
+        if settings.storage is None or settings.index is None or settings.hosting is None:
+            raise ValueError("OrthancServer needs settings with environment defaults applied")
+        self._name, self._naming, self._args = name, naming, args
+        child = pulumi.ResourceOptions(parent=self)
+        self.dicom_tls_port = settings.dicom_tls_port
+        self.plain_dicom_port = ORTHANC_DICOM_PORT
+        self.ae_title = settings.ae_title
+
+        # --- The plan: where everything sits and who may reach it ---------------------------
+        plan = self.plan = plan_orthanc(
+            settings,
+            public_subnets=network.public_subnet_cidrs,
+            private_subnets=network.private_subnet_cidrs,
+            private_path_cidrs=network.private_path_cidrs,
+            private_source_groups=list(args.private_source_groups),
+            nat_gateways=network.nat_gateways,
+        )
+        self.private_endpoints = list(plan.private_endpoints)
+        subnet_ids = {"public": network.public_subnet_ids, "private": network.private_subnet_ids}
+
+        # --- Keys and logs ---------------------------------------------------------------------
+        area = area_key(
+            f"{name}-key",
+            area="orthanc",
+            context=context,
+            naming=naming,
+            protect=args.protect,
+            opts=child,
+        )
+        key = area.key
+        logs = area.log_group(
+            f"{name}-logs", log_name="containers", retention_days=settings.log_retention_days
+        )
+
+        # --- Security groups -------------------------------------------------------------------
+        groups = access.security_groups(
+            name, plan, vpc_id=network.vpc_id, naming=naming, opts=child
+        )
+        self.security_group_id = groups[HOST].id
+        self.direct_tls_security_group_id = groups[plan.direct_tls_group].id
+        access.ingress_rules(name, plan, groups, args.private_source_groups, child)
+
+        # --- Data stores ------------------------------------------------------------------------
+        bucket = volume = database = None
+        if settings.storage == "s3":
+            bucket = storage_bucket(
+                f"{name}-storage", key=key, naming=naming, protect=args.protect, opts=child
+            )
+        else:
+            volume = data_volume(
+                f"{name}-data",
+                zone=network.zone_names[0],
+                size_gib=settings.data_volume_gib,
+                key=key,
+                naming=naming,
+                opts=child,
+            )
+        if settings.index == "postgresql":
+            database = postgresql_index(
+                f"{name}-index",
+                settings=DatabaseSettings(
+                    instance_class=settings.database_instance_class,
+                    storage_gib=settings.database_storage_gib,
+                    backup_retention_days=settings.backup_retention_days,
+                ),
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                client_security_group_id=groups[HOST].id,
+                key=key,
+                naming=naming,
+                protect=args.protect,
+                opts=child,
+                address_reservations=network.address_reservations,
+            )
+        access.egress_rules(
+            name, plan, groups, database.security_group_id if database else None, child
+        )
+        self.bucket_name = bucket.bucket if bucket else None
+        self.database_endpoint = database.address if database else None
+
+        # --- Stable addresses: an Elastic IP for a public single host, or load balancers ------
+        eip = None
+        if not plan.fleet and plan.host_tier == "public":
+            eip = aws.ec2.Eip(
+                f"{name}-0-eip", domain="vpc", tags=naming.tags(f"{name}-0-eip"), opts=child
+            )
+        balancers = load_balancing.load_balancers(
+            name,
+            plan,
+            public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids,
+            vpc_id=network.vpc_id,
+            groups=groups,
+            address_reservations=network.address_reservations,
+            naming=naming,
+            opts=child,
+        )
+
+        # --- The DICOM PKI: one certificate naming every address senders use ----------------
+        if plan.fleet:
+            dns_names = [balancers[role].dns_name for role in balancers]
+            ip_addresses = [balancers[role].addresses for role in balancers]
+        else:
+            dns_names = [eip.public_dns] if eip else []
+            dns_names.append(
+                pulumi.Output.from_input(self._private_dns_name(plan.private_endpoints[0]))
+            )
+            ip_addresses = [
+                pulumi.Output.all(eip.public_ip) if eip else pulumi.Output.from_input([])
+            ]
+            ip_addresses.append(pulumi.Output.from_input(list(plan.private_endpoints)))
+        names = pulumi.Output.all(*dns_names).apply(
+            lambda found: _unique(
+                ([settings.site_name] if settings.site_name else []) + list(found)
+            )
+        )
+        self.dicom_tls_host = names.apply(lambda found: found[0])
+        self.https_url = self.dicom_tls_host.apply(lambda host: f"https://{host}/")
+        self.dicom_ca = CertificateAuthority(
+            f"{name}-dicom-ca",
+            common_name=f"orthgate {naming.stack} DICOM CA",
+            trust_domain="DICOM",
+            validity_days=DICOM_CA_VALIDITY_DAYS,
+            longest_leaf_days=settings.certificate_validity_days,
+            rsa_bits=3072,
+            opts=child,
+        )
+        self.dicom_ca_cert_pem = self.dicom_ca.cert_pem
+        server_cert = self.dicom_ca.issue_server(
+            f"{name}-server",
+            common_name=self.dicom_tls_host,
+            dns_names=names,
+            ip_addresses=pulumi.Output.all(*ip_addresses).apply(
+                lambda lists: _unique([ip for found in lists for ip in found if ip])
+            ),
+            validity_days=settings.certificate_validity_days,
+        )
+        self.server_cert_expires_at = server_cert.expires_at
+
+        # --- Secrets (Secrets Manager, encrypted with the Orthanc key) ------------------------
+        senders = [Sender(m.name, m.ae_title) for m in settings.modalities]
+        senders += list(args.extra_senders)
+        secrets = configuration.host_secrets(
+            name,
+            configuration.SecretWriter(
+                name, key=key, naming=naming, protect=args.protect, opts=child
+            ),
+            settings=settings,
+            context=context,
+            naming=naming,
+            server_cert=server_cert,
+            ca_cert_pem=self.dicom_ca.cert_pem,
+            senders=senders,
+            bucket_name=self.bucket_name,
+            database_address=self.database_endpoint,
+            database_secret_arn=database.master_secret_arn if database else None,
+            opts=child,
+        )
+        self.admin_password = secrets.admin_password
+        self.admin_secret_arn = secrets.admin_secret_arn
+
+        # --- Host identity: least privilege ----------------------------------------------------
+        profile = identity.instance_profile(
+            name,
+            context=context,
+            naming=naming,
+            secret_arns=list(secrets.arns.values()),
+            key=key,
+            logs=logs,
+            bucket=bucket,
+            opts=child,
+        )
+
+        # --- Hosts --------------------------------------------------------------------------------
+        follows = args.ami_pinned or settings.follows_new_amis
+        user_data = pulumi.Output.all(
+            arns=pulumi.Output.all(**secrets.arns),
+            log_group=logs.name,
+            volume=volume.id if volume else None,
+        ).apply(
+            lambda v: configuration.user_data(
+                settings,
+                context,
+                naming,
+                secret_arns=v["arns"],
+                log_group=v["log_group"],
+                volume_id=v["volume"],
+                instance_label="orthanc" if plan.fleet else "orthanc-0",
+                uses_database=database is not None,
+            )
+        )
+        template = hosts.HostTemplate(
+            ami_id=args.ami_id,
+            follow_new_amis=follows,
+            instance_type=settings.instance_type,
+            instance_profile_arn=profile.arn,
+            security_group_id=groups[HOST].id,
+            kms_key_arn=key.arn,
+            user_data=user_data,
+            public_ip=plan.hosts_need_public_ip,
+        )
+        host_subnets = subnet_ids[plan.host_tier]
+        self.instance_ids, self.private_ips, self.public_ips = [], [], []
+        self.autoscaling_group_name = None
+        if plan.fleet:
+            low, desired, high = settings.fleet_sizes
+            group = hosts.host_fleet(
+                name,
+                template,
+                subnet_ids=[host_subnets[z] for z in plan.host_zones],
+                sizes=hosts.FleetSizes(
+                    min=low,
+                    desired=desired,
+                    max=high,
+                    target_cpu_percent=settings.fleet.target_cpu_percent,
+                    health_check_grace_seconds=settings.fleet.health_check_grace_seconds,
+                ),
+                balancers=list(balancers.values()),
+                naming=naming,
+                stack=naming.stack,
+                opts=child,
+            )
+            self.autoscaling_group_name = group.name
+            deployed_ami = None
+        else:
+            single = hosts.single_host(
+                name,
+                template,
+                subnet_id=host_subnets[0],
+                private_ip=str(plan.fixed_host_address),
+                eip=eip,
+                volume=volume,
+                termination_protection=args.protect,
+                address_reservations=network.address_reservations,
+                naming=naming,
+                stack=naming.stack,
+                opts=child,
+            )
+            self.instance_ids = [single.instance.id]
+            self.private_ips = list(plan.private_endpoints)
+            self.public_ips = [eip.public_ip] if eip else []
+            deployed_ami = single.template.image_id
+        self.ami = self._ami_report(args.ami_id, follows, deployed_ami)
+        self.load_balancers = {
+            role: pulumi.Output.all(b.dns_name, b.addresses).apply(
+                lambda v: {"dnsName": v[0], "addresses": list(v[1])}
+            )
+            for role, b in balancers.items()
+        }
+        self.monitored = Monitored(
+            fleet=plan.fleet,
+            healthy_hosts_expected=settings.fleet_sizes[0] if plan.fleet else 1,
+            target_groups=[
+                (role, b.arn_suffix, listener_key, group.arn_suffix)
+                for role, b in balancers.items()
+                for listener_key, group in b.target_groups.items()
+            ],
+            instance_ids=self.instance_ids,
+            database_identifier=database.identifier if database else None,
+            database_storage_gib=settings.database_storage_gib,
+            disk_paths=["/", "/data/orthanc"] if volume else ["/"],
+        )
+
+        self.register_outputs(
+            {
+                "hosting": settings.hosting,
+                "securityGroupId": self.security_group_id,
+                "dicomTlsHost": self.dicom_tls_host,
+                "dicomTlsPort": self.dicom_tls_port,
+                "aeTitle": self.ae_title,
+                "httpsUrl": self.https_url,
+                "dicomCaCertificate": self.dicom_ca_cert_pem,
+                "serverCertificateExpiresAt": self.server_cert_expires_at,
+                "privateEndpoints": self.private_endpoints,
+                "instanceIds": self.instance_ids,
+                "privateIps": self.private_ips,
+                "publicIps": self.public_ips,
+                "autoscalingGroupName": self.autoscaling_group_name,
+                "loadBalancers": self.load_balancers,
+                "bucketName": self.bucket_name,
+                "databaseEndpoint": self.database_endpoint,
+                "adminSecretArn": self.admin_secret_arn,
+                "ami": self.ami,
+            }
+        )
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _private_dns_name(self, ip: str) -> str:
+        region = self._args.context.region
+        domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+        return f"ip-{ip.replace('.', '-')}.{domain}"
+
+    def _ami_report(
+        self, latest: str, follows: bool, deployed: pulumi.Output[str] | None
+    ) -> pulumi.Output[dict]:
+        """Which AMI the hosts run and whether a newer one waits; held ones are announced."""
+        if deployed is None or follows:
+            return pulumi.Output.from_input({"latest": latest, "follows": follows})
+
+        def report(current: str) -> dict:
+            if current and current != latest:
+                pulumi.log.warn(
+                    f"Orthanc host runs AMI {current}; {latest} is newer and held back "
+                    "(orthgate:orthanc.amiUpdates: hold). Set amiUpdates: follow, or run "
+                    "`pulumi up --replace` on the instance, to move to it: a few minutes "
+                    "without Orthanc.",
+                    resource=self,
+                )
+            return {"latest": latest, "deployed": current, "follows": False}
+
+        return deployed.apply(report)
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
