@@ -215,9 +215,14 @@ class OrthancServer(pulumi.ComponentResource):
             opts=child,
         )
         self.dicom_ca_cert_pem = self.dicom_ca.cert_pem
+        # X.509 caps a common name at 64 characters, which a load balancer's DNS name can
+        # pass; clients check the alternative names anyway.
+        common_name = self.dicom_tls_host.apply(
+            lambda host: host if host and len(host) <= 64 else f"orthgate {naming.stack} Orthanc"
+        )
         server_cert = self.dicom_ca.issue_server(
             f"{name}-server",
-            common_name=self.dicom_tls_host,
+            common_name=common_name,
             dns_names=names,
             ip_addresses=pulumi.Output.all(*ip_addresses).apply(
                 lambda lists: _unique([ip for found in lists for ip in found if ip])

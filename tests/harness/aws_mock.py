@@ -127,7 +127,7 @@ class AwsMock:
             "aws:ec2/getInstanceType:getInstanceType": self._instance_type,
             "aws:ssm/getParameter:getParameter": self._ssm_parameter,
         }
-        self.launch_template_versions: dict[str, int] = {}
+        self.launch_template_versions: dict[str, tuple[int, str | None]] = {}
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -439,8 +439,13 @@ class AwsMock:
 
     def _launch_template(self, name: str, inputs: dict) -> tuple[str, dict]:
         template_id = aws_id("lt", name)
-        version = self.launch_template_versions.get(template_id, 0) + 1
-        self.launch_template_versions[template_id] = version
+        # Like EC2: a template's version moves on only when its content changes (the same
+        # mock evaluating a stack twice plays the same account).
+        content = digest(repr(sorted(inputs.items())))
+        version, last = self.launch_template_versions.get(template_id, (0, None))
+        if content != last:
+            version += 1
+        self.launch_template_versions[template_id] = (version, content)
         return template_id, {
             "arn": self.arn("ec2", f"launch-template/{template_id}"),
             "latestVersion": version,

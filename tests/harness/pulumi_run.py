@@ -35,6 +35,56 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = PROJECT_ROOT / "stacks"
 
 
+@dataclass(frozen=True)
+class Options:
+    """The resource options the program passed, as the engine received them."""
+
+    protect: bool = False
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # URNs
+    # property -> URNs its value came from
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # URNs
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    deleted_with: str = ""
+
+    @classmethod
+    def from_request(cls, request: Any) -> Options:
+        timeouts = request.customTimeouts
+        return cls(
+            protect=bool(request.protect),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            dependencies=tuple(request.dependencies),
+            property_dependencies={
+                key: tuple(value.urns) for key, value in request.propertyDependencies.items()
+            },
+            aliases=tuple(request.aliasURNs) + tuple(_alias(a) for a in request.aliases),
+            custom_timeouts={
+                k: v
+                for k, v in (
+                    ("create", timeouts.create),
+                    ("update", timeouts.update),
+                    ("delete", timeouts.delete),
+                )
+                if v
+            },
+            deleted_with=request.deletedWith,
+        )
+
+
+def _alias(alias: Any) -> str:
+    """An alias as a URN, or as ``type::name`` when given by spec (same parent assumed)."""
+    if alias.WhichOneof("alias") == "urn":
+        return alias.urn
+    return f"{alias.spec.type}::{alias.spec.name}"
+
+
 @dataclass
 class Declared:
     """One resource the program registered: its inputs as declared, outputs as mocked."""
@@ -47,6 +97,7 @@ class Declared:
     urn: str = ""
     # The inputs as the engine received them: secret values still wrapped.
     raw_inputs: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
 
     def plain_strings(self) -> list[str]:
         """Every string input that is NOT marked secret, at any depth."""
@@ -115,11 +166,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """Also keeps what each component passed to ``register_outputs``."""
+    """Also keeps each resource's options and what each component passed to
+    ``register_outputs``."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.registered_outputs: dict[str, dict[str, Any]] = {}
+        self.options: dict[str, Options] = {}
+
+    def RegisterResource(self, request):  # the gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.options[urn] = Options.from_request(request)
+        return super().RegisterResource(request)
 
     def RegisterResourceOutputs(self, request):  # the gRPC method name
         self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
@@ -231,4 +289,5 @@ def evaluate(
         urns[(qualified[2].split("$")[-1], qualified[3])] = registration.urn
     for declared in mocks.declared:
         declared.urn = urns.get((declared.type, declared.name), "")
+        declared.options = monitor.options.get(declared.urn, Options())
     return Evaluation(mocks.declared, outputs, secrets, mocks.calls, monitor.registered_outputs)

@@ -66,8 +66,15 @@ def tls_secret(evaluation) -> dict:
     return json.loads(evaluation.named("orthanc-tls-secret-value").inputs["secretString"])
 
 
-def rules_for_port(evaluation, port: int, kind: str = INGRESS) -> list:
-    return [r for r in evaluation.of_type(kind) if r.inputs["fromPort"] == port]
+def rules_for_port(evaluation, port: int, kind: str = INGRESS, group: str | None = None) -> list:
+    found = [r for r in evaluation.of_type(kind) if r.inputs["fromPort"] == port]
+    if group is not None:
+        found = [r for r in found if r.inputs["securityGroupId"] == evaluation.named(group).id]
+    return found
+
+
+def sources(rules) -> set[str]:
+    return {r.inputs.get("cidrIpv4") or r.inputs["referencedSecurityGroupId"] for r in rules}
 
 
 def test_launch_template_requires_imdsv2_encrypts_the_root_volume_and_has_no_key_pair(dev):
@@ -137,30 +144,51 @@ def test_no_security_group_allows_ssh_or_opens_a_service_port_to_the_world(dev, 
 
 
 def test_dicom_tls_is_open_to_the_allowed_sites_and_private_paths_only(prd, dev):
-    assert {r.inputs.get("cidrIpv4") for r in rules_for_port(dev, 11112)} == {"198.51.100.7/32"}
-    assert {r.inputs.get("cidrIpv4") for r in rules_for_port(prd, 11112)} == {"172.20.0.0/16"}
+    assert sources(rules_for_port(dev, 11112)) == {"198.51.100.7/32"}
+    # A fleet: the private paths reach the internal load balancer, the hosts admit only
+    # the load balancers.
+    assert sources(rules_for_port(prd, 11112, group="orthanc-lb-internal-sg")) == {"172.20.0.0/16"}
+    assert rules_for_port(prd, 11112, group="orthanc-lb-public-sg") == []
+    assert sources(rules_for_port(prd, 11112, group="orthanc-sg")) == {
+        prd.named("orthanc-lb-public-sg").id,
+        prd.named("orthanc-lb-internal-sg").id,
+    }
 
 
 def test_plaintext_dicom_is_open_to_private_paths_only(dev, prd):
     assert rules_for_port(dev, 4242) == []
-    [plain] = rules_for_port(prd, 4242)
-    assert plain.inputs["cidrIpv4"] == "172.20.0.0/16"
-    assert plain.inputs["securityGroupId"] == prd.named("orthanc-sg").id
+    assert sources(rules_for_port(prd, 4242, group="orthanc-lb-internal-sg")) == {"172.20.0.0/16"}
+    assert sources(rules_for_port(prd, 4242, group="orthanc-sg")) == {
+        prd.named("orthanc-lb-internal-sg").id
+    }
+    # The public load balancer has no plaintext listener, and no rule for one.
+    assert rules_for_port(prd, 4242, group="orthanc-lb-public-sg") == []
+    listeners = {(lb.name, lb.inputs["port"]) for lb in prd.of_type("aws:lb/listener:Listener")}
+    assert ("orthanc-nlb-public-plain", 4242) not in listeners
 
 
 def test_https_is_open_to_web_users_and_private_paths(prd):
-    https = [r for r in rules_for_port(prd, 443) if r.name.startswith("orthanc-")]
-    assert {r.inputs["cidrIpv4"] for r in https} == {"198.51.100.64/27", "172.20.0.0/16"}
+    assert sources(rules_for_port(prd, 443, group="orthanc-lb-public-sg")) == {"198.51.100.64/27"}
+    assert sources(rules_for_port(prd, 443, group="orthanc-lb-internal-sg")) == {"172.20.0.0/16"}
 
 
 def test_egress_is_https_out_and_postgresql_to_the_index_only(prd, dev):
     assert [(r.inputs["fromPort"], r.inputs.get("cidrIpv4")) for r in dev.of_type(EGRESS)] == [
         (443, "0.0.0.0/0")
     ]
+    hosts = prd.named("orthanc-sg").id
     database_group = prd.named("orthanc-index-sg").id
-    egress = {r.inputs["fromPort"]: r for r in prd.of_type(EGRESS)}
+    egress = {
+        r.inputs["fromPort"]: r for r in prd.of_type(EGRESS) if r.inputs["securityGroupId"] == hosts
+    }
     assert set(egress) == {443, 5432}
     assert egress[5432].inputs["referencedSecurityGroupId"] == database_group
+    # The load balancers' groups let traffic and health checks out to the hosts only.
+    for role, ports in (("public", {11112, 443}), ("internal", {11112, 4242, 443})):
+        group = prd.named(f"orthanc-lb-{role}-sg").id
+        out = [r for r in prd.of_type(EGRESS) if r.inputs["securityGroupId"] == group]
+        assert {r.inputs["fromPort"] for r in out} == ports
+        assert {r.inputs.get("referencedSecurityGroupId") for r in out} == {hosts}
 
 
 def test_the_database_admits_postgresql_from_the_orthanc_group_only(prd):
@@ -251,6 +279,10 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
     bucket_arn = prd.one("aws:s3/bucket:Bucket").outputs["arn"]
     assert statements["ReadWriteOwnObjects"]["Resource"] == f"{bucket_arn}/*"
     assert statements["ListOwnBucket"]["Resource"] == bucket_arn
+    # PutMetricData takes no resource ARN: the namespace condition scopes it instead.
+    metrics = statements.pop("PutOwnMetrics")
+    assert metrics["Action"] == "cloudwatch:PutMetricData"
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "orthgate/test"}}
     for statement in statements.values():
         assert statement["Resource"] != "*"
         assert all(not a.endswith(":*") for a in json.dumps(statement["Action"]).split('"'))
@@ -287,7 +319,8 @@ def test_the_deployed_compose_sets_tcp_nodelay_and_pins_images(dev):
     assert orthanc["image"] == "orthancteam/orthanc:25.12.3"
     assert compose["services"]["nginx"]["image"] == "nginx:1.28.0-alpine"
     assert orthanc["logging"]["options"]["awslogs-group"] == "/orthgate/test/orthanc/containers"
-    assert "/data/orthanc:/var/lib/orthanc/db" in orthanc["volumes"]
+    mounts = {v["target"]: v for v in orthanc["volumes"]}
+    assert mounts["/var/lib/orthanc/db"]["source"] == "/data/orthanc"
 
 
 def test_the_deployed_orthanc_accepts_only_registered_senders(dev):
@@ -324,15 +357,28 @@ def test_production_points_orthanc_at_s3_and_postgresql(prd):
     }
 
 
-def test_two_instances_spread_over_zones_under_one_certificate(prd):
-    # Registration order is not declaration order: look them up by name.
-    instances = [prd.named(f"orthanc-{i}") for i in range(2)]
-    assert [i.inputs["subnetId"] for i in instances] == prd.outputs["publicSubnetIds"][:2]
+def test_a_fleet_spreads_over_every_zone_under_one_certificate_naming_its_load_balancers(prd):
+    group = prd.one("aws:autoscaling/group:Group")
+    assert group.inputs["vpcZoneIdentifiers"] == prd.outputs["privateSubnetIds"]
+    assert (group.inputs["minSize"], group.inputs["desiredCapacity"], group.inputs["maxSize"]) == (
+        2,
+        2,
+        4,
+    )
     server = cert(tls_secret(prd)["certificate"])
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     addresses = {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
-    assert {"10.40.255.10", "10.40.254.10"} <= addresses
-    assert set(prd.outputs["orthancPublicIps"]) <= addresses
+    # The internal load balancer's fixed addresses, one per zone, and the public one's EIPs.
+    assert {"10.40.0.11", "10.40.4.11"} <= addresses
+    balancers = prd.outputs["orthancLoadBalancers"]
+    assert set(balancers["public"]["addresses"]) <= addresses
+    dns = set(names.get_values_for_type(x509.DNSName))
+    assert {balancers["public"]["dnsName"], balancers["internal"]["dnsName"]} <= dns
+    assert prd.outputs["dicomTlsEndpoint"]["host"] == balancers["public"]["dnsName"]
+    assert [e["host"] for e in prd.outputs["dicomPrivateEndpoints"]] == [
+        "10.40.0.11",
+        "10.40.4.11",
+    ]
 
 
 def test_the_server_certificate_chains_to_the_dicom_ca_and_names_the_host(dev):
