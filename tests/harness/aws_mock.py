@@ -58,6 +58,11 @@ class AwsMock:
         # deployment of a stack to the next, as real random suffixes do; within one they
         # are stable, so two evaluations of one deployment agree.
         self.deployment = deployment
+        # Bumped by a test to play AWS publishing a new Amazon Linux AMI.
+        self.ami_release = 1
+        # What the engine's state holds per (type, name): inputs, id, outputs. Shared by the
+        # evaluations of one deployment (see RecordingMocks).
+        self.state: dict[tuple[str, str], tuple[dict, str | None, dict]] = {}
         self.zone_names = [f"{region}{letter}" for letter in "abcdef"[:zone_count]]
         self._computed: dict[str, Callable[[str, dict], tuple[str, dict]]] = {
             "aws:ec2/vpc:Vpc": self._vpc,
@@ -599,7 +604,9 @@ class AwsMock:
             "name": name,
             "arn": self.arn("ssm", f"parameter{name}"),
             "type": "String",
-            "value": aws_id("ami", name),
+            "value": aws_id(
+                "ami", name, *(["release", str(self.ami_release)] * (self.ami_release > 1))
+            ),
             "version": 1,
         }
 

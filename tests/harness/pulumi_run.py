@@ -126,27 +126,31 @@ class Declared:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that record what was declared and, across evaluations sharing one ``AwsMock``
+    (one account), play the engine's part between two `pulumi up`s: a resource whose inputs
+    did not change keeps its outputs (keys, passwords, ids), and ``ignore_changes`` keeps
+    the recorded value of the ignored inputs."""
+
     def __init__(self, aws: AwsMock) -> None:
         self.aws = aws
         self.declared: list[Declared] = []
         self.calls: list[tuple[str, dict]] = []
+        # Filled by the monitor just before each registration reaches new_resource.
+        self.options: dict[tuple[str, str], Options] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        key = (args.typ, args.name)
         inputs = dict(args.inputs)
-        if args.typ in TLS_TYPES:
-            resource_id, outputs = new_tls_resource(args.typ, args.name, inputs)
-        elif args.typ == RANDOM_PASSWORD:
-            resource_id, outputs = new_random_password(args.name, inputs)
-        elif args.typ == RANDOM_ID:
-            resource_id, outputs = new_random_id(args.name, inputs)
-        elif self.aws.handles(args.typ):
-            resource_id, outputs = self.aws.new_resource(args.typ, args.name, inputs)
-        elif not args.custom:
-            resource_id, outputs = None, inputs  # component resources have no provider
+        recorded = self.aws.state.get(key)
+        if recorded is not None:
+            for ignored in self.options.get(key, Options()).ignore_changes:
+                if ignored in recorded[0]:
+                    inputs[ignored] = recorded[0][ignored]
+        if recorded is not None and recorded[0] == inputs:
+            resource_id, outputs = recorded[1], recorded[2]
         else:
-            raise NotImplementedError(
-                f"no mock for {args.typ}: add its computed outputs to tests/harness"
-            )
+            resource_id, outputs = self._new(args, inputs)
+        self.aws.state[key] = (inputs, resource_id, outputs)
         # Tests read plain values; the runtime gets the secret markers back.
         self.declared.append(
             Declared(
@@ -159,6 +163,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
             )
         )
         return resource_id, outputs
+
+    def _new(self, args: pulumi.runtime.MockResourceArgs, inputs: dict) -> tuple[str | None, dict]:
+        if args.typ in TLS_TYPES:
+            return new_tls_resource(args.typ, args.name, inputs)
+        if args.typ == RANDOM_PASSWORD:
+            return new_random_password(args.name, inputs)
+        if args.typ == RANDOM_ID:
+            return new_random_id(args.name, inputs)
+        if self.aws.handles(args.typ):
+            return self.aws.new_resource(args.typ, args.name, inputs)
+        if not args.custom:
+            return None, inputs  # component resources have no provider
+        raise NotImplementedError(
+            f"no mock for {args.typ}: add its computed outputs to tests/harness"
+        )
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         self.calls.append((args.token, dict(args.args)))
@@ -176,7 +195,9 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request):  # the gRPC method name
         urn = self.make_urn(request.parent, request.type, request.name)
-        self.options[urn] = Options.from_request(request)
+        options = Options.from_request(request)
+        self.options[urn] = options
+        self.mocks.options[(request.type, request.name)] = options
         return super().RegisterResource(request)
 
     def RegisterResourceOutputs(self, request):  # the gRPC method name

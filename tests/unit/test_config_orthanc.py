@@ -115,3 +115,121 @@ def test_two_instances_are_accepted_on_shared_storage():
 def test_the_world_refusal_explains_itself():
     message = refused(dicomAllowedCidrs=["0.0.0.0/0"])["orthgate:orthanc.dicomAllowedCidrs[0]"]
     assert "whole Internet" in message
+
+
+@pytest.mark.parametrize(
+    ("environment", "orthanc", "path", "words"),
+    [
+        pytest.param(
+            "prd", {"storage": "s3", "index": "sqlite"}, "index", "orphaned", id="s3-sqlite"
+        ),
+        pytest.param(
+            "dev", {"storage": "s3", "index": "sqlite"}, "index", "orphaned", id="s3-sqlite-dev"
+        ),
+        pytest.param("dev", {"hosting": "fleet"}, "hosting", "share", id="fleet-on-ebs"),
+        pytest.param(
+            "prd", {"hosting": "fleet", "storage": "ebs"}, "hosting", "share", id="fleet-ebs"
+        ),
+        pytest.param(
+            "prd",
+            {"hosting": "singleHost", "instanceCount": 2},
+            "instanceCount",
+            "fleet",
+            id="single-two",
+        ),
+        pytest.param("dev", {"instanceCount": 2}, "instanceCount", "fleet", id="dev-two"),
+        pytest.param(
+            "dev", {"fleet": {"maxSize": 4}}, "fleet", "hosting: fleet", id="fleet-keys-single"
+        ),
+        pytest.param(
+            "prd",
+            {"instanceCount": 3, "fleet": {"minSize": 4}},
+            "fleet.minSize",
+            "above",
+            id="min-above",
+        ),
+        pytest.param(
+            "prd",
+            {"instanceCount": 3, "fleet": {"maxSize": 2}},
+            "fleet.maxSize",
+            "below",
+            id="max-below",
+        ),
+        pytest.param("prd", {"instanceCount": 21}, "instanceCount", "1 to 20", id="too-many"),
+        pytest.param("prd", {"instanceCount": 0}, "instanceCount", "1 to 20", id="none"),
+        pytest.param(
+            "prd",
+            {"fleet": {"targetCpuPercent": 95}},
+            "fleet.targetCpuPercent",
+            "10 to 90",
+            id="cpu",
+        ),
+        pytest.param(
+            "prd",
+            {"fleet": {"healthCheckGraceSeconds": 10}},
+            "fleet.healthCheckGraceSeconds",
+            "60",
+            id="grace",
+        ),
+        pytest.param(
+            "prd", {"fleet": {"desired": 3}}, "fleet.desired", "known", id="unknown-fleet-key"
+        ),
+        pytest.param("prd", {"hosting": "cluster"}, "hosting", "fleet", id="hosting-value"),
+        pytest.param("prd", {"amiUpdates": "auto"}, "amiUpdates", "follow", id="ami-updates-value"),
+        pytest.param(
+            "prd",
+            {"amiId": "ami-0123456789abcdef0", "amiUpdates": "follow"},
+            "amiUpdates",
+            "amiId",
+            id="ami-pinned-and-updates",
+        ),
+    ],
+)
+def test_hosting_refusals_name_the_key_and_say_what_to_do(environment, orthanc, path, words):
+    problems = refused(environment, {"natGateways": "single"}, **orthanc)
+    key = f"orthgate:orthanc.{path}"
+    assert key in problems, problems
+    assert words in problems[key]
+
+
+def test_shared_data_makes_a_fleet_and_the_counts_follow():
+    orthanc = settings_with("prd").orthanc
+    assert orthanc.hosting == "fleet"
+    assert orthanc.fleet_sizes == (2, 2, 4)
+    assert orthanc.follows_new_amis is True
+    sized = settings_with("prd", instanceCount=3, fleet={"minSize": 2, "maxSize": 8}).orthanc
+    assert sized.fleet_sizes == (2, 3, 8)
+    capped = settings_with("prd", instanceCount=15).orthanc
+    assert capped.fleet_sizes == (15, 15, 20)
+
+
+def test_a_single_host_holds_its_ami_unless_told_to_follow():
+    assert settings_with("dev").orthanc.follows_new_amis is False
+    assert settings_with("dev", amiUpdates="follow").orthanc.follows_new_amis is True
+    assert settings_with("prd", amiUpdates="hold").orthanc.follows_new_amis is False
+
+
+def test_a_shared_data_single_host_is_still_possible():
+    orthanc = settings_with("prd", hosting="singleHost").orthanc
+    assert (orthanc.hosting, orthanc.instance_count) == ("singleHost", 1)
+
+
+def alarm_refusals(emails: list) -> set[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(
+            {
+                "environment": "prd",
+                "network": {"vpcCidr": "10.40.0.0/16"},
+                "alarms": {"emails": emails},
+            }
+        )
+    return {p.path for p in caught.value.problems}
+
+
+def test_alarm_emails_are_checked_and_unique():
+    assert alarm_refusals(["oncall@hospital.example", "not-an-address"]) == {
+        "orthgate:alarms.emails[1]"
+    }
+    assert alarm_refusals(["oncall@hospital.example", "ONCALL@hospital.example"]) == {
+        "orthgate:alarms.emails[1]"
+    }

@@ -101,7 +101,11 @@ def test_the_proxy_site_gets_the_tls_port_from_its_sources_and_nothing_else(prox
     assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (tls_port, tls_port)
     # Where direct TLS from the Internet enters: the single host's own group, or a
     # fleet's public load balancer (its hosts admit only the load balancers).
-    entry = "orthanc-sg" if proxied.outputs["orthancHosting"] == "singleHost" else "orthanc-lb-public-sg"
+    entry = (
+        "orthanc-sg"
+        if proxied.outputs["orthancHosting"] == "singleHost"
+        else "orthanc-lb-public-sg"
+    )
     assert rule.inputs["securityGroupId"] == proxied.named(entry).id
     assert rule.parent_types == ["orthgate:dicom:DicomProxyAccess"]
 
