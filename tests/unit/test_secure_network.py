@@ -273,6 +273,38 @@ def test_production_keeps_logs_and_keys_longer(full, dev):
     assert dev.named("network-flow-logs").inputs["skipDestroy"] is False
 
 
+def test_production_keeps_the_keys_of_what_it_keeps_and_names_kept_groups_uniquely(full, dev):
+    assert full.one("aws:kms/key:Key").options.retain_on_delete is True
+    assert dev.one("aws:kms/key:Key").options.retain_on_delete is False
+    # The alias goes: a stack deployed again takes the same alias name.
+    assert full.one("aws:kms/alias:Alias").options.retain_on_delete is False
+    for group in full.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert "name" not in group.inputs
+        assert group.inputs["namePrefix"].startswith("/orthgate/test/network/")
+    assert dev.named("network-flow-logs").inputs["name"] == "/orthgate/test/network/flow-logs"
+
+
+def test_every_subnet_reserves_orthgates_fixed_addresses_before_interfaces_land(full):
+    reservations = {
+        r.inputs["subnetId"]: r
+        for r in full.of_type("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+    }
+    subnets = full.of_type(SUBNET)
+    assert set(reservations) == {s.id for s in subnets}
+    for subnet in subnets:
+        reservation = reservations[subnet.id]
+        block = IPv4Network(reservation.inputs["cidrBlock"])
+        base = IPv4Network(subnet.inputs["cidrBlock"]).network_address
+        assert [str(a) for a in block] == [str(base + 10), str(base + 11)]
+        assert reservation.inputs["reservationType"] == "explicit"
+    urns = {r.urn for r in reservations.values()}
+    interfaces = full.of_type(NAT) + [
+        e for e in full.of_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Interface"
+    ]
+    for resource in interfaces:
+        assert urns <= set(resource.options.dependencies), resource.name
+
+
 def test_the_default_security_group_is_managed_with_no_rules(dev):
     default = dev.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
     assert default.inputs["vpcId"] == dev.one(VPC).id
