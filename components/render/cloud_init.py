@@ -23,6 +23,12 @@ from components.render.secrets_manifest import materialize_script
 # against the checksum published with it.
 COMPOSE_VERSION = "2.32.1"
 REFRESH_INTERVAL = "15min"
+# Retry a failed refresh this soon instead of at the next timer run.
+REFRESH_RETRY = "1min"
+SECRETS_UNIT = "orthgate-secrets.service"
+MAIN_UNIT = "orthgate.service"
+REFRESH_UNIT = "orthgate-refresh.service"
+REFRESH_TIMER = "orthgate-refresh.timer"
 # EC2 refuses user data above 16 KB (before base64). It stays plain while it fits, so
 # anyone can read what the host was told in the console or with the AWS CLI.
 USER_DATA_LIMIT = 16384
@@ -128,25 +134,51 @@ mount_data_volume() {{
 install_compose
 mount_data_volume
 systemctl daemon-reload
+# Enabled first, so that starting Docker (now and at every boot) runs the secrets step first.
+systemctl enable {SECRETS_UNIT}
 systemctl enable --now docker.service
-systemctl enable --now orthgate.service orthgate-refresh.timer
+systemctl enable --now {MAIN_UNIT} {REFRESH_TIMER}
 log "done"
 """
 
 
-def _units() -> list[WriteFile]:
+def _units() -> dict[str, str]:
+    """Unit name -> content."""
     compose = f"{paths.COMPOSE_PLUGIN} --file {paths.COMPOSE_FILE}"
+    materialize = f"{paths.MATERIALIZE_SECRETS} --manifest {paths.SECRETS_MANIFEST}"
+    secrets = f"""[Unit]
+Description=Write the orthgate secrets onto tmpfs before Docker starts
+# After an unclean reboot dockerd restarts the containers as soon as it starts, and their
+# bind sources on {paths.HOST_RUNTIME_DIR} must be there by then.
+Wants=network-online.target
+After=network-online.target
+Before=docker.service
+
+[Service]
+Type=oneshot
+ExecStart={materialize}
+TimeoutStartSec=180
+
+[Install]
+# Wanted by docker.service rather than multi-user.target: whatever starts dockerd (boot,
+# its socket, a restart) runs this first. A failure does not hold Docker back: containers
+# without their files fail to start, and {MAIN_UNIT} retries the secrets itself.
+WantedBy=docker.service
+"""
     service = f"""[Unit]
 Description=Orthanc and its TLS terminator (orthgate)
 Requires=docker.service
-After=docker.service network-online.target
+After=docker.service {SECRETS_UNIT} network-online.target
 Wants=network-online.target
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStartPre={paths.MATERIALIZE_SECRETS}
-ExecStart={compose} up --detach --remove-orphans
+# Again here: a restart of this unit and every retry after a failure rewrite the files.
+ExecStartPre={materialize}
+# Recreate every container from the current files: one dockerd restarted at boot, or one
+# still running from before, keeps the old mounts (a replaced orthanc.json is a new inode).
+ExecStart={compose} up --detach --remove-orphans --force-recreate
 ExecStop={compose} down
 TimeoutStartSec=900
 Restart=on-failure
@@ -157,12 +189,17 @@ WantedBy=multi-user.target
 """
     refresh = f"""[Unit]
 Description=Pick up rotated secrets (orthgate)
-After=orthgate.service
-Requires=orthgate.service
+After={MAIN_UNIT}
+Requires={MAIN_UNIT}
 
 [Service]
 Type=oneshot
-ExecStart={paths.MATERIALIZE_SECRETS} --apply
+ExecStart={materialize} --apply
+TimeoutStartSec=600
+# A failed reload or restart stays pending and exits non-zero: retry it soon. systemd
+# accepts Restart=on-failure on oneshot units since 244 (Amazon Linux 2023 has 252).
+Restart=on-failure
+RestartSec={REFRESH_RETRY}
 """
     timer = f"""[Unit]
 Description=Check Secrets Manager for rotated secrets (orthgate)
@@ -174,11 +211,7 @@ OnUnitActiveSec={REFRESH_INTERVAL}
 [Install]
 WantedBy=timers.target
 """
-    return [
-        WriteFile("/etc/systemd/system/orthgate.service", service),
-        WriteFile("/etc/systemd/system/orthgate-refresh.service", refresh),
-        WriteFile("/etc/systemd/system/orthgate-refresh.timer", timer),
-    ]
+    return {SECRETS_UNIT: secrets, MAIN_UNIT: service, REFRESH_UNIT: refresh, REFRESH_TIMER: timer}
 
 
 def host_files(spec: CloudInitSpec) -> list[WriteFile]:
@@ -194,7 +227,7 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
             render_boot_script(spec.data_volume_id, spec.compose_version),
             "0755",
         ),
-        *_units(),
+        *(WriteFile(f"{paths.SYSTEMD_UNIT_DIR}/{name}", text) for name, text in _units().items()),
     ]
 
 

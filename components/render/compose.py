@@ -38,10 +38,27 @@ def _logging(spec: ComposeSpec, service: str) -> dict[str, Any]:
     }
 
 
+def _bind(source: str, target: str, *, read_only: bool = True) -> dict[str, Any]:
+    """A bind mount whose missing source is an error, never an empty directory.
+
+    The short syntax (and the long one without ``create_host_path: false``) lets compose
+    and dockerd create a missing source as a directory. After a reboot dockerd restarts
+    the containers before the secrets are back on tmpfs: orthanc.json would become a
+    directory that the secrets step then cannot replace by a file.
+    """
+    return {
+        "type": "bind",
+        "source": source,
+        "target": target,
+        "read_only": read_only,
+        "bind": {"create_host_path": False},
+    }
+
+
 def render_compose(spec: ComposeSpec) -> dict[str, Any]:
-    orthanc_volumes = [f"{paths.HOST_ORTHANC_CONFIG}:{paths.ORTHANC_CONFIG_IN_CONTAINER}:ro"]
+    orthanc_volumes = [_bind(paths.HOST_ORTHANC_CONFIG, paths.ORTHANC_CONFIG_IN_CONTAINER)]
     if spec.data_dir:
-        orthanc_volumes.append(f"{spec.data_dir}:{paths.ORTHANC_DB_IN_CONTAINER}")
+        orthanc_volumes.append(_bind(spec.data_dir, paths.ORTHANC_DB_IN_CONTAINER, read_only=False))
     return {
         "name": "orthgate",
         "services": {
@@ -66,8 +83,8 @@ def render_compose(spec: ComposeSpec) -> dict[str, Any]:
                     f"{spec.https_port}:{spec.https_port}",
                 ],
                 "volumes": [
-                    f"{paths.NGINX_CONF}:{paths.NGINX_CONF_IN_CONTAINER}:ro",
-                    f"{paths.HOST_TLS_DIR}:{paths.TLS_DIR_IN_CONTAINER}:ro",
+                    _bind(paths.NGINX_CONF, paths.NGINX_CONF_IN_CONTAINER),
+                    _bind(paths.HOST_TLS_DIR, paths.TLS_DIR_IN_CONTAINER),
                 ],
                 "logging": _logging(spec, "nginx"),
             },

@@ -14,10 +14,13 @@ LIBEXEC_DIR = "/usr/local/libexec/orthgate"
 MATERIALIZE_SECRETS = f"{LIBEXEC_DIR}/materialize-secrets"
 BOOT_SCRIPT = f"{LIBEXEC_DIR}/boot"
 COMPOSE_PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
+SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 # ... and what is made from Secrets Manager at each start, on tmpfs, never on disk.
 HOST_RUNTIME_DIR = "/run/orthgate"
 HOST_TLS_DIR = f"{HOST_RUNTIME_DIR}/tls"
 HOST_ORTHANC_CONFIG = f"{HOST_RUNTIME_DIR}/orthanc/orthanc.json"
+# One marker per group whose onChange command has yet to succeed (see materialize_secrets).
+HOST_PENDING_DIR = f"{HOST_RUNTIME_DIR}/pending"
 # The data volume (storage: ebs).
 HOST_DATA_DIR = "/data/orthanc"
 

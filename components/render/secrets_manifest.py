@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from components.render import paths
@@ -36,6 +36,11 @@ class SecretsManifestSpec:
     orthanc_values: Sequence[SecretValue]
     tls_dir: str = paths.HOST_TLS_DIR
     orthanc_config: str = paths.HOST_ORTHANC_CONFIG
+    # tmpfs: a directory found here in place of a file is replaced (dockerd made it).
+    runtime_dir: str = paths.HOST_RUNTIME_DIR
+    # Groups whose onChange command has yet to succeed; on tmpfs, as a reboot recreates
+    # every container from the current files anyway.
+    pending_dir: str = paths.HOST_PENDING_DIR
     # What to run when a group of files changed after a rotation.
     on_change: Mapping[str, Sequence[str]] | None = None
 
@@ -53,9 +58,14 @@ def render_secrets_manifest(spec: SecretsManifestSpec) -> dict[str, Any]:
     missing |= {v.secret for v in spec.orthanc_values} - set(spec.secret_arns)
     if missing:
         raise ValueError(f"no secret ARN for {sorted(missing)}")
+    pending, runtime = PurePosixPath(spec.pending_dir), PurePosixPath(spec.runtime_dir)
+    if pending == runtime or not pending.is_relative_to(runtime):
+        raise ValueError(f"the pending directory {spec.pending_dir} is not on the runtime tmpfs")
     return {
         "region": spec.region,
         "secrets": dict(spec.secret_arns),
+        "runtimeDir": spec.runtime_dir,
+        "pendingDir": spec.pending_dir,
         "files": [
             {
                 "group": "tls",

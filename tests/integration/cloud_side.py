@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,11 @@ def secret_store(evaluation: Evaluation) -> dict[str, str]:
 
 
 def _volumes(service: dict) -> dict[str, str]:
-    """container path -> host path, from a compose service."""
+    """container path -> host path, from a compose service (long syntax bind mounts)."""
     mounts = {}
     for volume in service.get("volumes", []):
-        host_path, container_path = volume.split(":")[:2]
-        mounts[container_path] = host_path
+        assert volume["type"] == "bind", volume
+        mounts[volume["target"]] = volume["source"]
     return mounts
 
 
@@ -82,11 +83,14 @@ def start_cloud_side(
     extra_secrets: dict[str, str] | None = None,
     orthanc_hosts: dict[str, str] | None = None,
     orthanc_plugins: list[str] | None = None,
+    before_secrets: Callable[[Path], None] | None = None,
 ) -> CloudSide:
     """``extra_secrets``: secrets AWS itself would create (the RDS-managed password).
     ``orthanc_hosts``: names Orthanc must resolve (the database endpoint).
     ``orthanc_plugins``: Debian's Orthanc loads a plugin only when listed, where the
-    orthancteam image loads it when its configuration section is present."""
+    orthancteam image loads it when its configuration section is present.
+    ``before_secrets``: called with the stand-in root once cloud-init's files are there
+    and before the secrets step (a reboot: what the host does, or finds, at that point)."""
     require("Orthanc", "nginx")
     stream_module = require_nginx_stream()
     template = evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
@@ -98,12 +102,16 @@ def start_cloud_side(
         target = Path(_relocate(path, root))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
+    if before_secrets is not None:
+        before_secrets(root)
 
     # 2. The secrets step, with its host paths moved under the root.
     manifest = json.loads(files[paths.SECRETS_MANIFEST])
     for item in manifest["files"]:
         item["path"] = _relocate(item["path"], root)
     manifest["orthancConfig"]["path"] = _relocate(manifest["orthancConfig"]["path"], root)
+    for key in ("runtimeDir", "pendingDir"):
+        manifest[key] = _relocate(manifest[key], root)
     manifest["onChange"] = {}
     manifest_path = workdir / "secrets.json"
     manifest_path.write_text(json.dumps(manifest))

@@ -1,21 +1,25 @@
 """The files the program renders for the Orthanc host, checked by the real tools.
 
 No Amazon Linux host can boot here, so: `cloud-init schema` validates the user data of
-every shipped stack, `shellcheck` the boot script, and the secrets step runs for real
-against a stand-in for the AWS CLI.
+every shipped stack, `shellcheck` the boot script, `systemd-analyze verify` the units,
+and the secrets step runs for real against a stand-in for the AWS CLI.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from components.render import paths
 from components.render.orthanc_config import (
     Database,
     OrthancConfigSpec,
@@ -29,8 +33,8 @@ from components.render.secrets_manifest import (
     render_secrets_manifest,
 )
 from tests.harness.pulumi_run import evaluate, read_stack_file, shipped_stacks
-from tests.harness.user_data import cloud_config_text, written_files
-from tests.integration.netlab import require
+from tests.harness.user_data import cloud_config, cloud_config_text, written_files
+from tests.integration.netlab import find_binary, require
 
 RUFF = Path(sys.executable).with_name("ruff")
 
@@ -95,6 +99,109 @@ def test_the_materialize_script_is_valid_python_3_9():
     assert result.returncode == 0, result.stdout
 
 
+def test_the_python_3_9_check_would_catch_newer_syntax(tmp_path):
+    script = tmp_path / "new.py"
+    script.write_text("def f(x):\n    match x:\n        case _:\n            return 1\n")
+    result = subprocess.run(
+        [str(RUFF), "check", "--no-cache", "--target-version", "py39", "--select", "E9,F",
+         str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0, result.stdout
+
+
+# --- the systemd units and the compose file ----------------------------------------------------
+
+SYSTEMD_ANALYZE_HINT = "systemd-analyze is missing (Debian package systemd)"
+DEBIAN_UNITS = Path("/usr/lib/systemd/system")
+# Stands in for what Amazon Linux's docker package and the boot script put on the host.
+DOCKER_UNIT = "[Unit]\nDescription=stand-in\n\n[Service]\nExecStart=/usr/bin/dockerd\n"
+STUB = "#!/bin/sh\nexit 0\n"
+
+
+def systemd_root(template, root: Path) -> list[str]:
+    """A root with the rendered host files, Debian's own units and stand-ins for Docker;
+    the names of the rendered units."""
+    shutil.copytree(DEBIAN_UNITS, root / DEBIAN_UNITS.relative_to("/"), symlinks=True)
+    for entry in cloud_config(template)["write_files"]:
+        target = root / entry["path"].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(entry["content"])
+        target.chmod(int(entry["permissions"], 8))
+    for stub in (paths.COMPOSE_PLUGIN, "/usr/bin/dockerd"):
+        target = root / stub.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(STUB)
+        target.chmod(0o755)
+    (root / "usr/lib/systemd/system/docker.service").write_text(DOCKER_UNIT)
+    unit_dir = root / paths.SYSTEMD_UNIT_DIR.lstrip("/")
+    return sorted(p.name for p in unit_dir.iterdir() if p.name.startswith("orthgate"))
+
+
+def systemd_verify(root: Path, units: list[str]) -> subprocess.CompletedProcess:
+    analyze = find_binary("systemd-analyze")
+    if analyze is None:
+        pytest.fail(SYSTEMD_ANALYZE_HINT, pytrace=False)
+    return subprocess.run(
+        [analyze, "verify", f"--root={root}", *units],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_units_pass_systemd_analyze_verify(templates, tmp_path):
+    for i, template in enumerate(templates):
+        root = tmp_path / f"root-{i}"
+        units = systemd_root(template, root)
+        assert len(units) == 4, units
+        result = systemd_verify(root, units)
+        output = result.stdout + result.stderr
+        # Unknown keys are only warned about: any line naming one of our units counts.
+        assert result.returncode == 0, output
+        assert [line for line in output.splitlines() if "orthgate" in line] == [], output
+
+
+def test_systemd_analyze_would_catch_a_broken_unit(templates, tmp_path):
+    # The check above is only worth something if verify flags what we would get wrong.
+    systemd_root(templates[0], tmp_path)
+    unit = tmp_path / paths.SYSTEMD_UNIT_DIR.lstrip("/") / "orthgate-broken.service"
+    good = "[Unit]\nDescription=t\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/dockerd\n"
+    unit.write_text(good)
+    assert systemd_verify(tmp_path, [unit.name]).returncode == 0
+    unit.write_text(good + "Restart=always\n")
+    assert systemd_verify(tmp_path, [unit.name]).returncode != 0, "Restart=always on a oneshot"
+    unit.write_text(good + "RestartSecs=1min\n")
+    typo = systemd_verify(tmp_path, [unit.name])
+    assert unit.name in typo.stdout + typo.stderr, "an unknown key"
+    unit.write_text(good.replace("/usr/bin/dockerd", "/usr/local/bin/not-there"))
+    assert systemd_verify(tmp_path, [unit.name]).returncode != 0, "a missing command"
+
+
+def test_no_bind_mount_lets_docker_create_its_source(templates):
+    for template in templates:
+        files = written_files(template)
+        manifest = json.loads(files[paths.SECRETS_MANIFEST])
+        tls_dirs = {str(Path(item["path"]).parent) for item in manifest["files"]}
+        on_tmpfs = {manifest["orthancConfig"]["path"]: "file", **dict.fromkeys(tls_dirs, "dir")}
+        compose = yaml.safe_load(files[paths.COMPOSE_FILE])
+        sources = set()
+        for service in compose["services"].values():
+            for volume in service["volumes"]:
+                assert isinstance(volume, dict), f"short syntax creates missing sources: {volume}"
+                assert volume["type"] == "bind"
+                assert volume["bind"]["create_host_path"] is False
+                sources.add(volume["source"])
+                if volume["source"].startswith(paths.HOST_RUNTIME_DIR + "/"):
+                    assert volume["read_only"] is True
+        # What compose mounts from tmpfs is exactly what the secrets step writes there.
+        assert {s for s in sources if s.startswith(paths.HOST_RUNTIME_DIR + "/")} == set(on_tmpfs)
+        assert manifest["runtimeDir"] == paths.HOST_RUNTIME_DIR
+        assert manifest["pendingDir"].startswith(paths.HOST_RUNTIME_DIR + "/")
+
+
 # --- the secrets step, run for real -----------------------------------------------------------
 
 FAKE_AWS = """#!/usr/bin/env python3
@@ -110,6 +217,82 @@ with open(os.environ["FAKE_SECRETS"] + ".calls", "a") as calls:
     calls.write(secret_id + "\\n")
 print(store[secret_id])
 """
+
+
+# An onChange command: records each run, exits 3 while ``fail`` exists. It also checks that
+# its pending marker is already there: the marker must be written before the command runs.
+ON_CHANGE = """
+import os, sys
+record, fail, marker = sys.argv[1:]
+if not os.path.isfile(marker):
+    sys.exit("the pending marker was not written first")
+with open(record, "a") as out:
+    out.write("ran\\n")
+sys.exit(3 if os.path.exists(fail) else 0)
+"""
+
+
+@dataclass
+class FakeHost:
+    root: Path
+    store: Path
+    manifest_path: Path
+    env: dict[str, str]
+
+    @property
+    def runtime(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def pending(self) -> Path:
+        return self.runtime / "pending"
+
+    @property
+    def config_path(self) -> Path:
+        return self.runtime / "orthanc" / "orthanc.json"
+
+    def run(self, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(MATERIALIZE_SCRIPT), "--manifest", str(self.manifest_path),
+             *extra],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+
+    def runs(self, group: str) -> int:
+        """How often ``group``'s onChange command ran."""
+        record = self.root / f"{group}.runs"
+        return len(record.read_text().splitlines()) if record.exists() else 0
+
+    def fail(self, group: str, failing: bool = True) -> None:
+        flag = self.root / f"{group}.fail"
+        if failing:
+            flag.touch()
+        else:
+            flag.unlink()
+
+    def update_secret(self, arn: str, value: str) -> None:
+        secrets = json.loads(self.store.read_text())
+        secrets[arn] = value
+        self.store.write_text(json.dumps(secrets))
+
+    def rotate_tls(self, n: int) -> None:
+        self.update_secret(
+            "arn:tls",
+            json.dumps(
+                {"certificate": f"CERT-{n}\n", "privateKey": f"KEY-{n}", "caCertificate": "CA\n"}
+            ),
+        )
+
+    def register_modality(self, ae_title: str) -> None:
+        secrets = json.loads(self.store.read_text())
+        config = json.loads(json.loads(secrets["arn:config"])["orthanc.json"])
+        config.setdefault("DicomModalities", {})[ae_title.lower()] = {
+            "AET": ae_title, "Host": "127.0.0.1", "Port": 104,
+        }  # fmt: skip
+        self.update_secret("arn:config", json.dumps({"orthanc.json": json.dumps(config)}))
 
 
 @pytest.fixture
@@ -128,12 +311,16 @@ def host(tmp_path):
         "arn:db": json.dumps({"username": "orthanc", "password": 'p"w\\with/odd@chars'}),
     }
     store = tmp_path / "secrets.json"
-    store.write_text(json.dumps(secrets))
     spec = OrthancConfigSpec(name="t", ae_title="ORTHANC", database=Database(host="db.local"))
     secrets["arn:config"] = json.dumps({"orthanc.json": to_json(render_orthanc_config(spec))})
     store.write_text(json.dumps(secrets))
     (tmp_path / "etc").mkdir()
-    marker = tmp_path / "reloaded"
+    runtime = tmp_path / "run"
+
+    def on_change(group: str) -> list[str]:
+        return [sys.executable, "-c", ON_CHANGE, str(tmp_path / f"{group}.runs"),
+                str(tmp_path / f"{group}.fail"), str(runtime / "pending" / group)]  # fmt: skip
+
     manifest = render_secrets_manifest(
         SecretsManifestSpec(
             region="eu-central-1",
@@ -144,97 +331,187 @@ def host(tmp_path):
                 "config": "arn:config",
             },
             orthanc_values=secret_values(spec),
-            tls_dir=str(tmp_path / "run" / "tls"),
-            orthanc_config=str(tmp_path / "run" / "orthanc" / "orthanc.json"),
-            on_change={"tls": ["touch", str(marker)]},
+            tls_dir=str(runtime / "tls"),
+            orthanc_config=str(runtime / "orthanc" / "orthanc.json"),
+            runtime_dir=str(runtime),
+            pending_dir=str(runtime / "pending"),
+            on_change={"tls": on_change("tls"), "orthancConfig": on_change("orthancConfig")},
         )
     )
     manifest_path = tmp_path / "etc" / "secrets.json"
     manifest_path.write_text(json.dumps(manifest))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SECRETS": str(store)}
-
-    def run(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(MATERIALIZE_SCRIPT), "--manifest", str(manifest_path), *extra],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    return tmp_path, run, store, marker
+    return FakeHost(root=tmp_path, store=store, manifest_path=manifest_path, env=env)
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def err_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The lines journald records at priority err (3)."""
+    return [line for line in result.stderr.splitlines() if line.startswith("<3>")]
+
+
 def test_secrets_become_owner_only_files_and_a_merged_orthanc_config(host):
-    root, run, store, _ = host
-    result = run()
+    result = host.run()
     assert result.returncode == 0, result.stderr
-    tls = root / "run" / "tls"
+    tls = host.runtime / "tls"
     assert (tls / "server.key").read_text() == "KEY-1\n"
     assert mode(tls / "server.key") == 0o600
     assert mode(tls) == 0o700
     assert (tls / "server.crt").read_text() == "CERT\n"
-    config_path = root / "run" / "orthanc" / "orthanc.json"
-    assert mode(config_path) == 0o600
-    config = json.loads(config_path.read_text())
+    assert mode(host.config_path) == 0o600
+    config = json.loads(host.config_path.read_text())
     assert config["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}
     # Any character RDS may put in a password survives: URL-encoded into the URI.
     assert config["PostgreSQL"]["ConnectionUri"] == (
         "postgresql://orthanc:p%22w%5Cwith%2Fodd%40chars@db.local:5432/orthanc?sslmode=require"
     )
     # Each secret is fetched once, and nothing secret is printed.
-    calls = Path(f"{store}.calls").read_text().split()
+    calls = Path(f"{host.store}.calls").read_text().split()
     assert sorted(calls) == ["arn:admin", "arn:config", "arn:db", "arn:tls"]
     assert "KEY-1" not in result.stdout + result.stderr
     assert "Pw1" not in result.stdout + result.stderr
+    # Without --apply nothing is marked pending: the containers are created afterwards.
+    assert not host.pending.exists()
 
 
 def test_a_second_run_changes_nothing_and_a_rotation_is_applied(host):
-    root, run, store, marker = host
-    assert run().returncode == 0
-    again = run("--apply")
+    assert host.run().returncode == 0
+    again = host.run("--apply")
     assert again.returncode == 0
     assert again.stdout == ""
-    assert not marker.exists()
+    assert host.runs("tls") == 0
 
-    secrets = json.loads(store.read_text())
-    secrets["arn:tls"] = json.dumps(
-        {"certificate": "CERT-2\n", "privateKey": "KEY-2", "caCertificate": "CA\n"}
-    )
-    store.write_text(json.dumps(secrets))
-    rotated = run("--apply")
+    host.rotate_tls(2)
+    rotated = host.run("--apply")
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.strip() == "orthgate: tls changed"
-    assert marker.exists(), "the tls onChange command ran"
-    assert (root / "run" / "tls" / "server.key").read_text() == "KEY-2\n"
+    assert host.runs("tls") == 1, "the tls onChange command ran"
+    assert (host.runtime / "tls" / "server.key").read_text() == "KEY-2\n"
+    assert list(host.pending.iterdir()) == [], "success clears the marker"
 
 
 def test_a_missing_secret_fails_loudly_before_orthanc_gets_a_config(host):
-    root, run, store, _ = host
-    secrets = json.loads(store.read_text())
+    secrets = json.loads(host.store.read_text())
     del secrets["arn:db"]
-    store.write_text(json.dumps(secrets))
-    result = run()
+    host.store.write_text(json.dumps(secrets))
+    result = host.run()
     assert result.returncode != 0
-    assert not (root / "run" / "orthanc" / "orthanc.json").exists()
+    assert not host.config_path.exists()
 
 
 def test_a_new_orthanc_configuration_restarts_orthanc_only(host):
-    root, run, store, marker = host
-    assert run().returncode == 0
-    secrets = json.loads(store.read_text())
-    config = json.loads(json.loads(secrets["arn:config"])["orthanc.json"])
-    config["DicomModalities"] = {"mr": {"AET": "MR", "Host": "127.0.0.1", "Port": 104}}
-    secrets["arn:config"] = json.dumps({"orthanc.json": json.dumps(config)})
-    store.write_text(json.dumps(secrets))
-    result = run("--apply")
+    assert host.run().returncode == 0
+    host.register_modality("MR")
+    result = host.run("--apply")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "orthgate: orthancConfig changed"
-    assert not marker.exists(), "nginx is not reloaded for an Orthanc change"
-    merged = json.loads((root / "run" / "orthanc" / "orthanc.json").read_text())
+    assert host.runs("orthancConfig") == 1
+    assert host.runs("tls") == 0, "nginx is not reloaded for an Orthanc change"
+    merged = json.loads(host.config_path.read_text())
     assert merged["DicomModalities"]["mr"]["AET"] == "MR"
     assert merged["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}
+
+
+# --- day 2: what a reboot leaves behind, and commands that fail --------------------------------
+
+
+def test_a_directory_dockerd_made_in_place_of_orthanc_json_is_replaced_by_the_file(host):
+    # What dockerd does for a missing bind source: mkdir -p, mode 0755.
+    host.config_path.mkdir(parents=True)
+    for directory in (host.runtime, host.config_path.parent, host.config_path):
+        directory.chmod(0o755)
+    result = host.run()
+    assert result.returncode == 0, result.stderr
+    assert host.config_path.is_file()
+    assert mode(host.config_path) == 0o600
+    assert json.loads(host.config_path.read_text())["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}
+    assert f"{host.config_path} was a directory" in result.stderr
+    # And the directories dockerd left world-readable are owner-only again.
+    assert mode(host.runtime) == mode(host.config_path.parent) == 0o700
+    assert host.run().returncode == 0, "and the next run finds the file"
+
+
+def test_a_directory_outside_the_runtime_directory_is_refused(host):
+    manifest = json.loads(host.manifest_path.read_text())
+    manifest["runtimeDir"] = str(host.root / "elsewhere")
+    host.manifest_path.write_text(json.dumps(manifest))
+    host.config_path.mkdir(parents=True)
+    (host.config_path / "keep").write_text("not ours")
+    result = host.run()
+    assert result.returncode != 0
+    assert f"{host.config_path} is a directory outside {host.root / 'elsewhere'}" in result.stderr
+    assert (host.config_path / "keep").read_text() == "not ours"
+
+
+def test_a_failed_on_change_command_stays_pending_and_is_retried_until_it_succeeds(host):
+    assert host.run().returncode == 0
+    host.fail("tls")
+    host.rotate_tls(2)
+    failed = host.run("--apply")
+    assert failed.returncode != 0, "the unit must show failed"
+    assert host.runs("tls") == 1
+    assert (host.pending / "tls").is_file()
+    [line] = err_lines(failed)
+    assert line.startswith("<3>orthgate: tls: ")
+    assert f"{sys.executable} -c" in line, "names the command"
+    assert "exit status 3" in line
+    assert "KEY-2" not in failed.stdout + failed.stderr
+
+    # The secrets have not changed since, yet the command runs again: still failing ...
+    again = host.run("--apply")
+    assert again.returncode != 0
+    assert host.runs("tls") == 2
+    assert len(err_lines(again)) == 1
+    assert (host.pending / "tls").is_file()
+
+    # ... until it succeeds, which clears the marker; after that it is not run again.
+    host.fail("tls", False)
+    fixed = host.run("--apply")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "tls still pending" in fixed.stdout
+    assert host.runs("tls") == 3
+    assert not (host.pending / "tls").exists()
+    assert err_lines(fixed) == []
+    assert host.run("--apply").returncode == 0
+    assert host.runs("tls") == 3
+
+
+def test_one_failing_group_does_not_keep_the_others_from_running(host):
+    assert host.run().returncode == 0
+    host.fail("orthancConfig")
+    host.rotate_tls(2)
+    host.register_modality("MR")
+    result = host.run("--apply")
+    assert result.returncode != 0
+    assert host.runs("orthancConfig") == 1
+    assert host.runs("tls") == 1, "tls sorts after orthancConfig and still ran"
+    assert sorted(p.name for p in host.pending.iterdir()) == ["orthancConfig"]
+    [line] = err_lines(result)
+    assert line.startswith("<3>orthgate: orthancConfig: ")
+
+
+def test_a_command_that_cannot_even_start_stays_pending(host):
+    manifest = json.loads(host.manifest_path.read_text())
+    manifest["onChange"]["tls"] = [str(host.root / "no-such-command")]
+    host.manifest_path.write_text(json.dumps(manifest))
+    assert host.run().returncode == 0
+    host.rotate_tls(2)
+    result = host.run("--apply")
+    assert result.returncode != 0
+    [line] = err_lines(result)
+    assert "no-such-command" in line
+    assert "could not start" in line
+    assert (host.pending / "tls").is_file()
+
+
+def test_a_change_made_without_apply_is_not_left_pending(host):
+    # At start (no --apply) the containers are (re)created from the files afterwards.
+    assert host.run().returncode == 0
+    host.rotate_tls(2)
+    assert host.run().returncode == 0
+    assert not host.pending.exists()
+    assert host.run("--apply").returncode == 0
+    assert host.runs("tls") == 0
