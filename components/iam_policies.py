@@ -13,6 +13,17 @@ def document(*statements: dict[str, Any]) -> Policy:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
+def _account_administers_key(context: AwsContext) -> dict[str, Any]:
+    """The KMS default: the account decides through IAM who may use and manage the key."""
+    return {
+        "Sid": "AccountAdministersThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": context.arn("iam", "root", region=False)},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
 def area_key_policy(context: AwsContext, log_group_prefix: str) -> Policy:
     """A KMS key for CloudWatch log groups under one name prefix, and nothing else.
 
@@ -21,13 +32,7 @@ def area_key_policy(context: AwsContext, log_group_prefix: str) -> Policy:
     """
     log_groups = context.arn("logs", f"log-group:{log_group_prefix}*")
     return document(
-        {
-            "Sid": "AccountAdministersThroughIam",
-            "Effect": "Allow",
-            "Principal": {"AWS": context.arn("iam", "root", region=False)},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
+        _account_administers_key(context),
         {
             "Sid": "CloudWatchLogsEncryptsTheseGroups",
             "Effect": "Allow",
@@ -173,13 +178,7 @@ def alarm_topic_key_policy(context: AwsContext) -> Policy:
     own that lets CloudWatch encrypt messages for the topic and nothing else.
     """
     return document(
-        {
-            "Sid": "AccountAdministersThroughIam",
-            "Effect": "Allow",
-            "Principal": {"AWS": context.arn("iam", "root", region=False)},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
+        _account_administers_key(context),
         {
             "Sid": "CloudWatchAlarmsPublish",
             "Effect": "Allow",
