@@ -26,6 +26,7 @@ from components.render.cloud_init import (
     encode_user_data,
     render_cloud_init,
 )
+from components.render.cloudwatch_agent import AgentSpec
 from components.render.compose import ComposeSpec, render_compose, to_yaml
 from components.render.nginx import NginxSpec, render_nginx_config
 from components.render.orthanc_config import (
@@ -181,8 +182,9 @@ def user_data(
     secret_arns: Mapping[str, str],
     log_group: str,
     volume_id: str | None,
-    instance_label: str,
+    instance_label: str | None,
     uses_database: bool,
+    disk_paths: Sequence[str],
 ) -> str:
     """The cloud-init document of a host, base64 for EC2. Plain values in, text out."""
     # Where orthanc.json takes its passwords from, at each start on the host.
@@ -215,6 +217,7 @@ def user_data(
                 secrets_manifest_json=manifest_json(manifest),
             ),
             data_volume_id=volume_id,
+            metrics=AgentSpec(namespace=naming.metrics_namespace, disk_paths=disk_paths),
         )
     )
     return encode_user_data(cloud_init)

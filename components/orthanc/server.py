@@ -22,6 +22,7 @@ from components.orthanc import access, configuration, hosts, identity, load_bala
 from components.orthanc.data import DatabaseSettings, data_volume, postgresql_index, storage_bucket
 from components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
 from components.pki import CertificateAuthority
+from components.render import paths
 from components.render.orthanc_config import Sender
 
 DICOM_CA_VALIDITY_DAYS = 3650
@@ -267,6 +268,7 @@ class OrthancServer(pulumi.ComponentResource):
 
         # --- Hosts --------------------------------------------------------------------------------
         follows = args.ami_pinned or settings.follows_new_amis
+        disk_paths = ["/", paths.HOST_DATA_DIR] if volume else ["/"]
         user_data = pulumi.Output.all(
             arns=pulumi.Output.all(**secrets.arns),
             log_group=logs.name,
@@ -279,8 +281,9 @@ class OrthancServer(pulumi.ComponentResource):
                 secret_arns=v["arns"],
                 log_group=v["log_group"],
                 volume_id=v["volume"],
-                instance_label="orthanc" if plan.fleet else "orthanc-0",
+                instance_label=None if plan.fleet else "orthanc-0",
                 uses_database=database is not None,
+                disk_paths=disk_paths,
             )
         )
         template = hosts.HostTemplate(
@@ -352,7 +355,7 @@ class OrthancServer(pulumi.ComponentResource):
             instance_ids=self.instance_ids,
             database_identifier=database.identifier if database else None,
             database_storage_gib=settings.database_storage_gib,
-            disk_paths=["/", "/data/orthanc"] if volume else ["/"],
+            disk_paths=disk_paths,
         )
 
         self.register_outputs(

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 import yaml
 
 from components.render import paths
+from components.render.cloudwatch_agent import (
+    AGENT_CONFIG,
+    AGENT_CTL,
+    AGENT_PACKAGE,
+    AgentSpec,
+    agent_config_json,
+)
 from components.render.secrets_manifest import materialize_script
 
 # docker compose is not packaged for Amazon Linux 2023: the release binary is verified
@@ -58,9 +65,13 @@ class CloudInitSpec:
     host: HostConfig
     data_volume_id: str | None = None
     compose_version: str = COMPOSE_VERSION
+    # Disk use for the alarms (the CloudWatch agent); None: no agent.
+    metrics: AgentSpec | None = None
 
 
-def render_boot_script(data_volume_id: str | None, compose_version: str) -> str:
+def render_boot_script(
+    data_volume_id: str | None, compose_version: str, *, metrics_agent: bool = False
+) -> str:
     if data_volume_id is not None and not _VOLUME_ID.fullmatch(data_volume_id):
         raise ValueError(f"not a plain EBS volume id: {data_volume_id!r}")
     if not _VERSION.fullmatch(compose_version):
@@ -73,6 +84,7 @@ readonly COMPOSE_VERSION="{compose_version}"
 readonly COMPOSE_PLUGIN="{paths.COMPOSE_PLUGIN}"
 readonly DATA_VOLUME_ID="{data_volume_id or ""}"
 readonly DATA_DIR="{paths.HOST_DATA_DIR}"
+readonly METRICS_AGENT="{"yes" if metrics_agent else ""}"
 
 log() {{
   echo "orthgate-boot: $*"
@@ -131,8 +143,19 @@ mount_data_volume() {{
   fi
 }}
 
+start_metrics_agent() {{
+  if [ -z "$METRICS_AGENT" ]; then
+    return 0
+  fi
+  # Disk use for the alarms. Orthanc does not depend on it: a failure is only logged.
+  if ! {AGENT_CTL} -a fetch-config -m ec2 -s -c "file:{AGENT_CONFIG}"; then
+    log "the CloudWatch agent did not start: no disk alarms for this host"
+  fi
+}}
+
 install_compose
 mount_data_volume
+start_metrics_agent
 systemctl daemon-reload
 # Enabled first, so that starting Docker (now and at every boot) runs the secrets step first.
 systemctl enable {SECRETS_UNIT}
@@ -142,8 +165,11 @@ log "done"
 """
 
 
-def _units() -> dict[str, str]:
-    """Unit name -> content."""
+def _units(data_dir: str | None = None) -> dict[str, str]:
+    """Unit name -> content. ``data_dir``: the data volume's mount point, if any."""
+    # Orthanc never starts on the root volume in place of an absent data volume (its
+    # fstab entry is nofail, so that the host still boots and can be inspected).
+    mounts = f"RequiresMountsFor={data_dir}\n" if data_dir else ""
     compose = f"{paths.COMPOSE_PLUGIN} --file {paths.COMPOSE_FILE}"
     materialize = f"{paths.MATERIALIZE_SECRETS} --manifest {paths.SECRETS_MANIFEST}"
     secrets = f"""[Unit]
@@ -170,7 +196,7 @@ Description=Orthanc and its TLS terminator (orthgate)
 Requires=docker.service
 After=docker.service {SECRETS_UNIT} network-online.target
 Wants=network-online.target
-
+{mounts}
 [Service]
 Type=oneshot
 RemainAfterExit=yes
@@ -224,10 +250,16 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
         WriteFile(paths.MATERIALIZE_SECRETS, materialize_script(), "0755"),
         WriteFile(
             paths.BOOT_SCRIPT,
-            render_boot_script(spec.data_volume_id, spec.compose_version),
+            render_boot_script(
+                spec.data_volume_id, spec.compose_version, metrics_agent=spec.metrics is not None
+            ),
             "0755",
         ),
-        *(WriteFile(f"{paths.SYSTEMD_UNIT_DIR}/{name}", text) for name, text in _units().items()),
+        *(
+            WriteFile(f"{paths.SYSTEMD_UNIT_DIR}/{name}", text)
+            for name, text in _units(paths.HOST_DATA_DIR if spec.data_volume_id else None).items()
+        ),
+        *([WriteFile(AGENT_CONFIG, agent_config_json(spec.metrics))] if spec.metrics else []),
     ]
 
 
@@ -246,7 +278,7 @@ _LiteralDumper.add_representer(str, _represent_str)
 def render_cloud_init(spec: CloudInitSpec) -> str:
     files: Sequence[WriteFile] = host_files(spec)
     document = {
-        "packages": ["docker"],
+        "packages": ["docker", *([AGENT_PACKAGE] if spec.metrics else [])],
         "write_files": [
             {
                 "path": f.path,

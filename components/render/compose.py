@@ -19,18 +19,27 @@ class ComposeSpec:
     plain_dicom_port: int
     log_group: str
     region: str
-    instance_label: str
+    # The log stream prefix of a host with a name of its own (a single host); None for a
+    # fleet's identical hosts, whose streams are then named by container.
+    instance_label: str | None
     # storage: ebs keeps files (and SQLite) on the data volume; s3 needs no local data.
     data_dir: str | None = None
 
 
 def _logging(spec: ComposeSpec, service: str) -> dict[str, Any]:
+    # Every host of a fleet renders the same file: a fixed stream name would interleave
+    # their logs. The awslogs driver's tag names the stream by container instead.
+    stream = (
+        {"awslogs-stream": f"{spec.instance_label}/{service}"}
+        if spec.instance_label
+        else {"tag": f"{service}/{{{{.ID}}}}"}
+    )
     return {
         "driver": "awslogs",
         "options": {
             "awslogs-region": spec.region,
             "awslogs-group": spec.log_group,
-            "awslogs-stream": f"{spec.instance_label}/{service}",
+            **stream,
             # Never block Orthanc on CloudWatch; a small buffer absorbs short outages.
             "mode": "non-blocking",
             "max-buffer-size": "8m",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
-from tests.harness.user_data import cloud_config, deployed_orthanc_config
+from tests.harness.user_data import deployed_orthanc_config, written_files
 
 ASG = "aws:autoscaling/group:Group"
 LB = "aws:lb/loadBalancer:LoadBalancer"
@@ -214,10 +215,12 @@ def test_fleet_hosts_without_nat_get_an_egress_address_but_no_open_port():
     assert all("cidrIpv4" not in r.inputs for r in host_rules)
 
 
-def test_fleet_hosts_all_get_the_same_user_data_and_logs_stream_per_container(fleet):
-    files = {f["path"]: f["content"] for f in cloud_config(fleet.one(TEMPLATE))["write_files"]}
-    assert "/etc/orthgate/compose.yml" in files
-    assert "orthanc-0" not in files["/etc/orthgate/compose.yml"]
+def test_fleet_hosts_log_to_a_stream_per_container_never_a_shared_one(fleet):
+    compose = yaml.safe_load(written_files(fleet.one(TEMPLATE))["/etc/orthgate/compose.yml"])
+    for name, service in compose["services"].items():
+        options = service["logging"]["options"]
+        assert "awslogs-stream" not in options
+        assert options["tag"] == f"{name}/{{{{.ID}}}}"
 
 
 def test_the_outputs_point_senders_at_the_load_balancers(prod):

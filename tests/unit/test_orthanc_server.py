@@ -13,7 +13,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.harness.pulumi_run import evaluate
-from tests.harness.user_data import cloud_config_text, deployed_orthanc_config, written_files
+from tests.harness.user_data import (
+    cloud_config,
+    cloud_config_text,
+    deployed_orthanc_config,
+    written_files,
+)
 
 COMPONENT = "orthgate:orthanc:OrthancServer"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -461,3 +466,32 @@ def test_registering_a_sender_updates_orthanc_without_touching_the_instance():
     assert cloud_config_text(one.one(TEMPLATE)) == cloud_config_text(two.one(TEMPLATE))
     assert one.one(INSTANCE).inputs == two.one(INSTANCE).inputs
     assert set(deployed_orthanc_config(two)["DicomModalities"]) == {"ct-1", "mr-1"}
+
+
+def test_the_host_reports_disk_use_where_the_disk_alarms_look(dev, prd):
+    for evaluation, disks in ((dev, ["/", "/data/orthanc"]), (prd, ["/"])):
+        template = evaluation.of_type(TEMPLATE)[0]
+        assert "amazon-cloudwatch-agent" in cloud_config(template)["packages"]
+        agent = json.loads(written_files(template)["/etc/orthgate/cloudwatch-agent.json"])
+        metrics = agent["metrics"]
+        assert metrics["namespace"] == "orthgate/test"
+        assert metrics["aggregation_dimensions"] == [["path"]]
+        assert metrics["metrics_collected"]["disk"]["resources"] == disks
+        watched = {
+            a.inputs["dimensions"]["path"]
+            for a in evaluation.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a.inputs["metricName"] == "disk_used_percent"
+        }
+        assert watched == set(disks)
+        assert {
+            a.inputs["namespace"]
+            for a in evaluation.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a.inputs["metricName"] == "disk_used_percent"
+        } == {metrics["namespace"]}
+
+
+def test_orthanc_never_starts_on_the_root_volume_in_place_of_its_data_volume(dev, prd):
+    unit = written_files(dev.one(TEMPLATE))["/etc/systemd/system/orthgate.service"]
+    assert "RequiresMountsFor=/data/orthanc" in unit
+    fleet_unit = written_files(prd.of_type(TEMPLATE)[0])["/etc/systemd/system/orthgate.service"]
+    assert "RequiresMountsFor" not in fleet_unit
