@@ -83,6 +83,8 @@ def start_cloud_side(
     extra_secrets: dict[str, str] | None = None,
     orthanc_hosts: dict[str, str] | None = None,
     orthanc_plugins: list[str] | None = None,
+    shared_storage: Path | None = None,
+    orthanc_verbose: bool = False,
     before_secrets: Callable[[Path], None] | None = None,
 ) -> CloudSide:
     """``extra_secrets``: secrets AWS itself would create (the RDS-managed password).
@@ -146,8 +148,18 @@ def start_cloud_side(
         data_dir = Path(_relocate(data_host, root))
         data_dir.mkdir(parents=True, exist_ok=True)
         binds[data_dir] = paths.ORTHANC_DB_IN_CONTAINER
+    if shared_storage is not None:
+        # ``shared_storage``: the S3 bucket's stand-in (Debian has no S3 plugin), one folder
+        # every host of a fleet writes to, bound where the configuration stores files.
+        storage_dir = json.loads(config_file.read_text())["StorageDirectory"]
+        binds[shared_storage] = storage_dir
     orthanc = Orthanc(
-        host, config_file, binds=binds, env=environment, extra_hosts=orthanc_hosts
+        host,
+        config_file,
+        binds=binds,
+        env=environment,
+        extra_hosts=orthanc_hosts,
+        verbose=orthanc_verbose,  # e.g. to see which attachments it created or deleted
     ).start()
 
     # 4. nginx: the rendered nginx.conf, unchanged, included from a two-line main file.

@@ -64,6 +64,7 @@ _PACKAGES = {
     "storescp": "dcmtk",
     "nginx": "nginx",
     "openvpn": "openvpn",
+    "haproxy": "haproxy",
 }
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -572,6 +573,25 @@ class Host:
     def add_route(self, destination: str, via: str) -> None:
         """E.g. ``add_route("default", "10.77.0.1")`` or ``add_route("10.88.0.0/24", gw)``."""
         _ip("-n", self.netns, "route", "add", destination, "via", via)
+
+    def kill_processes(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 10.0) -> int:
+        """Send ``sig`` to every process in this host's namespace (SIGKILL: the machine
+        crashed, nothing gets to clean up, child processes included) and, for SIGKILL, wait
+        until they are gone. The number of processes signalled."""
+        pids = [int(p) for p in _ip("netns", "pids", self.netns).stdout.split() if p.isdigit()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + timeout
+            for process in self.lab.processes:
+                if process.pid in pids:
+                    process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            while _ip("netns", "pids", self.netns).stdout.split():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"processes in {self.name} survived {sig.name}")
+                time.sleep(0.05)
+        return len(pids)
 
     def enable_forwarding(self) -> None:
         """Let this host route between its interfaces (a gateway or VPN server)."""
