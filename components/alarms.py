@@ -105,10 +105,13 @@ class OperatorAlarms(pulumi.ComponentResource):
         for path in watched.disk_paths:
             label = "root" if path == "/" else path.strip("/").replace("/", "-")
             # Published by the CloudWatch agent on each host, aggregated over the hosts:
-            # the maximum is the fullest host's disk.
+            # the maximum is the fullest host's disk. A data volume that stops reporting is
+            # not mounted: that is an alarm too (Orthanc will not start without it).
+            data = path != "/"
             self._alarm(
                 f"disk-{label}",
-                f"A host's disk {path} is over {DISK_USED_PERCENT} % full",
+                f"a host's disk {path} is over {DISK_USED_PERCENT} % full"
+                + (" or not mounted" if data else ""),
                 namespace=naming.metrics_namespace,
                 metric="disk_used_percent",
                 dimensions={"path": path},
@@ -117,6 +120,7 @@ class OperatorAlarms(pulumi.ComponentResource):
                 threshold=DISK_USED_PERCENT,
                 period=300,
                 periods=2,
+                missing="breaching" if data else "missing",
             )
         self.register_outputs({"topicArn": self.topic_arn, "alarmNames": self.alarm_names})
 
@@ -157,6 +161,9 @@ class OperatorAlarms(pulumi.ComponentResource):
         self.alarm_names.append(alarm.name)
 
     def _fleet_alarms(self, watched: Monitored) -> None:
+        # Every new host (a refresh, a scale-out) fails its checks while it boots: only a host
+        # unhealthy for longer than that, which the group failed to replace, is news.
+        booting = watched.boot_seconds // 60 + 2
         for role, lb_suffix, listener, group_suffix in watched.target_groups:
             dimensions = {"LoadBalancer": lb_suffix, "TargetGroup": group_suffix}
             self._alarm(
@@ -168,7 +175,7 @@ class OperatorAlarms(pulumi.ComponentResource):
                 statistic="Maximum",
                 comparison="GreaterThanThreshold",
                 threshold=0,
-                periods=2,
+                periods=booting,
             )
             self._alarm(
                 f"{role}-{listener}-healthy-hosts",

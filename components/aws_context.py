@@ -98,6 +98,18 @@ def _architecture_by_name(instance_type: str) -> str:
     return "arm64" if family == "a1" or "g" in generation[1:] else "x86_64"
 
 
+def check_ami_architecture(ami_id: str, architecture: str, instance_type: str) -> None:
+    """A pinned AMI must suit the instance type: EC2 refuses to launch it otherwise, and a
+    single host would already be gone by then (it is replaced delete-first)."""
+    found = aws.ec2.get_ami(filters=[{"name": "image-id", "values": [ami_id]}])
+    if found.architecture and found.architecture != architecture:
+        raise pulumi.RunError(
+            f"orthgate:orthanc.amiId = {ami_id!r}: is an {found.architecture} image, but "
+            f"orthgate:orthanc.instanceType = {instance_type!r} runs {architecture}; pin an "
+            f"{architecture} AMI or choose another instance type"
+        )
+
+
 def lookup_al2023_ami(architecture: str) -> str:
     """The current Amazon Linux 2023 AMI, from AWS's public SSM parameter."""
     parameter = f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"

@@ -1,9 +1,9 @@
 """DicomProxyAccess: one hospital site's on-premises proxy and its way into the cloud.
 
-Per site: a client certificate from the DICOM CA, ingress on the Orthanc TLS DICOM port from
-exactly the site's egress addresses, and the bundle the site runs (proxy Orthanc and
-lossless forwarder). The site's AE title is registered with the cloud Orthanc by the stack,
-which passes it to OrthancServer as a sender.
+Per site: a client certificate from the DICOM CA and the bundle the site runs (proxy Orthanc
+and lossless forwarder). The stack hands the site's AE title (a sender) and its egress
+addresses (admitted to the TLS DICOM port, nowhere else) to OrthancServer, which declares
+every rule of its tier in one place, so a range moving between sites keeps its rule.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config.dicom_proxy import DicomProxySettings
@@ -25,7 +24,6 @@ from components.render.proxy_bundle import ProxyBundleSpec, render_proxy_bundle
 class DicomProxyAccessArgs:
     settings: DicomProxySettings
     dicom_ca: CertificateAuthority
-    orthanc_security_group_id: pulumi.Input[str]
     cloud_host: pulumi.Input[str]
     cloud_port: int
     cloud_ae_title: str
@@ -66,19 +64,6 @@ class DicomProxyAccess(pulumi.ComponentResource):
         )
         self.client_cert_pem = certificate.cert_pem
         self.certificate_expires_at = certificate.expires_at
-
-        # The TLS DICOM port, from the site's egress addresses, and nothing else.
-        for cidr in self.source_cidrs:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-dicom-tls-from-{cidr.replace('/', '-')}",
-                security_group_id=args.orthanc_security_group_id,
-                ip_protocol="tcp",
-                from_port=args.cloud_port,
-                to_port=args.cloud_port,
-                cidr_ipv4=cidr,
-                description=f"DICOM TLS from proxy site {settings.name}",
-                opts=child,
-            )
 
         password = random.RandomPassword(
             f"{name}-forwarder-password",

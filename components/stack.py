@@ -12,6 +12,7 @@ import pulumi
 
 from components.alarms import OperatorAlarms, OperatorAlarmsArgs
 from components.aws_context import (
+    check_ami_architecture,
     lookup_al2023_ami,
     lookup_architecture,
     lookup_aws_context,
@@ -32,7 +33,10 @@ def build(settings: Settings) -> dict[str, Any]:
     context = lookup_aws_context()
     zone_names = lookup_zone_names(settings.network.availability_zones)
     orthanc = settings.orthanc
-    ami_id = orthanc.ami_id or lookup_al2023_ami(lookup_architecture(orthanc.instance_type))
+    architecture = lookup_architecture(orthanc.instance_type)
+    if orthanc.ami_id:
+        check_ami_architecture(orthanc.ami_id, architecture, orthanc.instance_type)
+    ami_id = orthanc.ami_id or lookup_al2023_ami(architecture)
     naming = Naming(stack=pulumi.get_stack(), environment=settings.environment)
 
     network = SecureNetwork(
@@ -81,9 +85,15 @@ def build(settings: Settings) -> dict[str, Any]:
             naming=naming,
             ami_id=ami_id,
             ami_pinned=orthanc.ami_id is not None,
+            architecture=architecture,
             protect=settings.is_production,
             private_source_groups=private_source_groups,
             extra_senders=[proxy_sender(p) for p in settings.dicom_proxies],
+            proxy_sources=[
+                (site.name, str(cidr))
+                for site in settings.dicom_proxies
+                for cidr in site.source_cidrs
+            ],
         ),
     )
 
@@ -93,7 +103,6 @@ def build(settings: Settings) -> dict[str, Any]:
             DicomProxyAccessArgs(
                 settings=site,
                 dicom_ca=server.dicom_ca,
-                orthanc_security_group_id=server.direct_tls_security_group_id,
                 cloud_host=server.dicom_tls_host,
                 cloud_port=server.dicom_tls_port,
                 cloud_ae_title=server.ae_title,

@@ -67,6 +67,14 @@ def proxy_problems(
 ) -> Iterator[Problem]:
     """Rules across sites and against the cloud Orthanc they register with."""
     at: Loc = ("dicomProxies",)
+    if proxies and orthanc.placement == "private":
+        yield Problem(
+            at,
+            "a proxy site reaches the cloud over the Internet, but orthgate:orthanc.placement "
+            "is private: Orthanc has no public address for it. Use placement: public, or "
+            "bring the site in over a site-to-site VPN instead",
+            [p.name for p in proxies],
+        )
     yield from duplicates(at, [p.name for p in proxies], "name")
     yield from duplicates(at, [p.ae_title for p in proxies], "aeTitle")
     modality_names = {m.name: i for i, m in enumerate(orthanc.modalities)}

@@ -61,9 +61,23 @@ def ingress_rules(
             from_port=rule.port,
             to_port=rule.port,
             description=rule.description,
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(aliases=_earlier_names(rule))
+            ),
             **_source(rule, known),
         )
+
+
+def _earlier_names(rule: Rule) -> list[str]:
+    """Where a proxy site's rule lived before: under the site's DicomProxyAccess."""
+    site = rule.source.proxy_site
+    if site is None or rule.kind != "dicom-tls":
+        return []
+    rule_type = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    return [
+        f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::orthgate:dicom:DicomProxyAccess"
+        f"${rule_type}::proxy-{site}-dicom-tls-from-{rule.source.label}"
+    ]
 
 
 def _source(rule: Rule, known: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:

@@ -227,9 +227,12 @@ def data_volume(
     size_gib: int,
     key: aws.kms.Key,
     naming: Naming,
+    protect: bool,
     opts: pulumi.ResourceOptions,
 ) -> aws.ebs.Volume:
-    """A separate encrypted volume: it survives the replacement of the instance."""
+    """A separate encrypted volume: it survives the replacement of the instance, and in
+    production a `pulumi destroy` too (it holds the images and the index). EBS volumes
+    only grow: a smaller ``dataVolumeGib`` is refused by AWS."""
     return aws.ebs.Volume(
         name,
         availability_zone=zone,
@@ -238,5 +241,5 @@ def data_volume(
         encrypted=True,
         kms_key_id=key.arn,
         tags=naming.tags(name),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=protect)),
     )

@@ -34,6 +34,7 @@ class HostTemplate:
     """What every host of the tier is made from."""
 
     ami_id: str
+    architecture: str
     follow_new_amis: bool
     instance_type: str
     instance_profile_arn: pulumi.Output[str]
@@ -43,10 +44,18 @@ class HostTemplate:
     public_ip: bool = False  # fleet hosts in public subnets: an address for egress only
 
 
+def _template_name(name: str, spec: HostTemplate) -> str:
+    """A template per architecture: a held AMI is held only for the architecture it was made
+    for, so moving to a Graviton type (or back) gets a fresh template with a fitting AMI
+    instead of the old AMI under the new type, which EC2 would refuse to launch."""
+    return name if spec.architecture == "x86_64" else f"{name}-{spec.architecture}"
+
+
 def launch_template(
     name: str, spec: HostTemplate, *, description: str, naming: Naming, opts: pulumi.ResourceOptions
 ) -> aws.ec2.LaunchTemplate:
     tags = naming.tags(name.removesuffix("-template"))
+    name = _template_name(name, spec)
     network = (
         {
             # A public address for pulling images; the group still admits only the load

@@ -75,7 +75,14 @@ def load_balancer(
         enable_cross_zone_load_balancing=True,
         tags=naming.tags(label),
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=list(address_reservations))
+            opts,
+            pulumi.ResourceOptions(
+                depends_on=list(address_reservations),
+                # What replaces an NLB (a zone removed, other subnets) needs the same fixed
+                # addresses and Elastic IPs, and its target groups can serve only one load
+                # balancer: the old one goes first. An interruption, but never a failed up.
+                delete_before_replace=True,
+            ),
         ),
     )
     groups = {}
@@ -90,8 +97,10 @@ def load_balancer(
             deregistration_delay=fleet.DEREGISTRATION_DELAY_SECONDS,
             connection_termination=True,
             health_check={
-                "protocol": "TCP",
-                "port": "traffic-port",
+                "protocol": listener.health.protocol,
+                "port": listener.health.port,
+                **({"path": listener.health.path} if listener.health.path else {}),
+                **({"matcher": listener.health.matcher} if listener.health.matcher else {}),
                 "interval": fleet.HEALTH_CHECK_INTERVAL_SECONDS,
                 "timeout": fleet.HEALTH_CHECK_TIMEOUT_SECONDS,
                 "healthy_threshold": fleet.HEALTHY_THRESHOLD,

@@ -32,8 +32,7 @@ PUBLIC_LB = "lb-public"
 INTERNAL_LB = "lb-internal"
 
 # Health checks: a host that stops answering leaves within 30 s; a new one takes traffic
-# after 30 s of answering. TCP checks on the traffic ports themselves (nginx's TLS port,
-# HTTPS, Orthanc's own DICOM port), so a dead nginx or a dead Orthanc both count.
+# after 30 s of answering.
 HEALTH_CHECK_INTERVAL_SECONDS = 10
 HEALTH_CHECK_TIMEOUT_SECONDS = 5
 HEALTHY_THRESHOLD = 3
@@ -56,6 +55,9 @@ class Source:
     label: str  # goes into resource names: never derived from anything that changes
     cidr: str | None = None
     group: str | None = None
+    # A proxy site's address: earlier releases declared its rule under the site's own
+    # component, under a name kept as an alias (so an upgrade replaces nothing).
+    proxy_site: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,32 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    protocol: Literal["TCP", "HTTPS"]
+    port: str  # "traffic-port" or a port number
+    path: str | None = None
+    matcher: str | None = None  # HTTP status codes that mean healthy
+
+
+# What proves a host can take each kind of traffic:
+# - plaintext DICOM goes straight to Orthanc's own port: a TCP check on it is Orthanc;
+# - DICOM TLS and HTTPS pass nginx, then Orthanc. A TCP check on nginx's port would pass
+#   with Orthanc dead behind it, so they check HTTPS through nginx to Orthanc's REST API
+#   instead: Orthanc answers 401 to a request without credentials (authentication is on),
+#   and nginx answers 502 when Orthanc is gone. (An NLB accepts 200-599 as success codes,
+#   ELB API reference, "Matcher".)
+THROUGH_NGINX = HealthCheck("HTTPS", str(HTTPS_PORT), path="/system", matcher="401")
+ORTHANC_ITSELF = HealthCheck("TCP", "traffic-port")
+
+
+@dataclass(frozen=True)
 class Listener:
     kind: Kind
     port: int  # the same port on the load balancer and on the host
+
+    @property
+    def health(self) -> HealthCheck:
+        return ORTHANC_ITSELF if self.kind == "dicom-plain" else THROUGH_NGINX
 
     @property
     def key(self) -> str:
@@ -137,23 +162,36 @@ def plan_orthanc(
     private_path_cidrs: Sequence[str],
     private_source_groups: Sequence[str],
     nat_gateways: str,
+    proxy_sources: Sequence[tuple[str, str]] = (),
 ) -> OrthancPlan:
-    """Decide the tier. ``settings`` must have environment defaults applied."""
+    """Decide the tier. ``settings`` must have environment defaults applied.
+
+    ``proxy_sources``: (site, CIDR) of every DICOM proxy site, direct TLS sources too.
+    Every rule is named by what it admits (group, kind, source), never by who asked for
+    it: a range moving from one site to another, or to ``dicomAllowedCidrs``, keeps its
+    rule instead of a new one colliding with the old (AWS refuses a duplicate rule).
+    """
     tls = settings.dicom_tls_port
     public = settings.placement == "public"
-    direct = [
-        (_label(str(c)), Source(_label(str(c)), cidr=str(c))) for c in settings.dicom_allowed_cidrs
-    ]
-    web = [
-        (_label(str(c)), Source(_label(str(c)), cidr=str(c))) for c in settings.web_allowed_cidrs
-    ]
+    direct = [Source(_label(str(c)), cidr=str(c)) for c in settings.dicom_allowed_cidrs]
+    direct += [Source(_label(c), cidr=c, proxy_site=site) for site, c in proxy_sources]
+    web = [Source(_label(str(c)), cidr=str(c)) for c in settings.web_allowed_cidrs]
     private = [Source(_label(c), cidr=c) for c in private_path_cidrs] + [
         Source(name, group=name) for name in private_source_groups
     ]
 
     def allow_direct(group: str) -> list[Rule]:
-        rules = [Rule(group, "dicom-tls", tls, s, "direct") for _, s in direct]
-        rules += [Rule(group, "https", HTTPS_PORT, s, "web users") for _, s in web]
+        rules = [
+            Rule(
+                group,
+                "dicom-tls",
+                tls,
+                s,
+                f"proxy site {s.proxy_site}" if s.proxy_site else "direct",
+            )
+            for s in direct
+        ]
+        rules += [Rule(group, "https", HTTPS_PORT, s, "web users") for s in web]
         return rules
 
     def allow_private(group: str) -> list[Rule]:

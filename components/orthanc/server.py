@@ -37,9 +37,12 @@ class OrthancServerArgs:
     ami_id: str
     # A pinned AMI (orthgate:orthanc.amiId) changes only when the operator changes it.
     ami_pinned: bool = False
+    architecture: str = "x86_64"  # of the instance type, and so of the AMI
     protect: bool = False
     # Senders registered besides settings.modalities (e.g. DICOM proxy sites).
     extra_senders: Sequence[Sender] = ()
+    # (site, CIDR): DICOM proxy sites' egress addresses, admitted to DICOM TLS.
+    proxy_sources: Sequence[tuple[str, str]] = ()
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
     # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
     private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -51,6 +54,8 @@ class Monitored:
 
     fleet: bool
     healthy_hosts_expected: int
+    # A new host fails its checks until it has booted: no alarm for that.
+    boot_seconds: int
     # (load balancer role, its arn suffix, listener key, target group arn suffix)
     target_groups: list[tuple[str, pulumi.Output[str], str, pulumi.Output[str]]]
     instance_ids: list[pulumi.Output[str]]
@@ -104,6 +109,7 @@ class OrthancServer(pulumi.ComponentResource):
             private_path_cidrs=network.private_path_cidrs,
             private_source_groups=list(args.private_source_groups),
             nat_gateways=network.nat_gateways,
+            proxy_sources=args.proxy_sources,
         )
         self.private_endpoints = list(plan.private_endpoints)
         subnet_ids = {"public": network.public_subnet_ids, "private": network.private_subnet_ids}
@@ -143,6 +149,7 @@ class OrthancServer(pulumi.ComponentResource):
                 size_gib=settings.data_volume_gib,
                 key=key,
                 naming=naming,
+                protect=args.protect,
                 opts=child,
             )
         if settings.index == "postgresql":
@@ -288,6 +295,7 @@ class OrthancServer(pulumi.ComponentResource):
         )
         template = hosts.HostTemplate(
             ami_id=args.ami_id,
+            architecture=args.architecture,
             follow_new_amis=follows,
             instance_type=settings.instance_type,
             instance_profile_arn=profile.arn,
@@ -347,6 +355,7 @@ class OrthancServer(pulumi.ComponentResource):
         self.monitored = Monitored(
             fleet=plan.fleet,
             healthy_hosts_expected=settings.fleet_sizes[0] if plan.fleet else 1,
+            boot_seconds=settings.fleet.health_check_grace_seconds,
             target_groups=[
                 (role, b.arn_suffix, listener_key, group.arn_suffix)
                 for role, b in balancers.items()

@@ -30,6 +30,9 @@ from components.render.secrets_manifest import materialize_script
 # against the checksum published with it.
 COMPOSE_VERSION = "2.32.1"
 REFRESH_INTERVAL = "15min"
+# Hosts of a fleet launched together would restart Orthanc together after a change (a new
+# sender, a password rotation): spread them over ten minutes.
+REFRESH_SPREAD = "10min"
 # Retry a failed refresh this soon instead of at the next timer run.
 REFRESH_RETRY = "1min"
 SECRETS_UNIT = "orthgate-secrets.service"
@@ -135,6 +138,11 @@ mount_data_volume() {{
   fi
   uuid=$(blkid -s UUID -o value "$device")
   mkdir -p "$DATA_DIR"
+  # The mount point itself, on the root volume, is made immutable: should the volume ever
+  # be missing, nothing (Orthanc restarted by dockerd included) can write images there.
+  if ! mountpoint -q "$DATA_DIR"; then
+    chattr +i "$DATA_DIR"
+  fi
   if ! grep -q "UUID=$uuid" /etc/fstab; then
     echo "UUID=$uuid $DATA_DIR xfs defaults,nofail 0 2" >> /etc/fstab
   fi
@@ -233,6 +241,7 @@ Description=Check Secrets Manager for rotated secrets (orthgate)
 [Timer]
 OnBootSec={REFRESH_INTERVAL}
 OnUnitActiveSec={REFRESH_INTERVAL}
+RandomizedDelaySec={REFRESH_SPREAD}
 
 [Install]
 WantedBy=timers.target
@@ -260,7 +269,17 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
             for name, text in _units(paths.HOST_DATA_DIR if spec.data_volume_id else None).items()
         ),
         *([WriteFile(AGENT_CONFIG, agent_config_json(spec.metrics))] if spec.metrics else []),
+        *([_docker_waits_for(paths.HOST_DATA_DIR)] if spec.data_volume_id else []),
     ]
+
+
+def _docker_waits_for(data_dir: str) -> WriteFile:
+    """dockerd restarts Orthanc's container by itself after a reboot, before any unit of
+    ours: it must not run before the data volume is mounted (nor at all without it)."""
+    return WriteFile(
+        f"{paths.SYSTEMD_UNIT_DIR}/docker.service.d/orthgate-data-volume.conf",
+        f"[Unit]\nRequiresMountsFor={data_dir}\n",
+    )
 
 
 class _LiteralDumper(yaml.SafeDumper):

@@ -60,6 +60,8 @@ class AwsMock:
         self.deployment = deployment
         # Bumped by a test to play AWS publishing a new Amazon Linux AMI.
         self.ami_release = 1
+        # AMI id -> architecture, for pinned AMIs (unlisted: x86_64).
+        self.ami_architectures: dict[str, str] = {}
         # What the engine's state holds per (type, name): inputs, id, outputs. Shared by the
         # evaluations of one deployment (see RecordingMocks).
         self.state: dict[tuple[str, str], tuple[dict, str | None, dict]] = {}
@@ -131,6 +133,7 @@ class AwsMock:
             "aws:index/getPartition:getPartition": self._partition,
             "aws:ec2/getInstanceType:getInstanceType": self._instance_type,
             "aws:ssm/getParameter:getParameter": self._ssm_parameter,
+            "aws:ec2/getAmi:getAmi": self._ami,
         }
         self.launch_template_versions: dict[str, tuple[int, str | None]] = {}
 
@@ -596,6 +599,11 @@ class AwsMock:
             "defaultVcpus": 2,
             "memorySize": 4096,
         }
+
+    def _ami(self, args: dict) -> dict:
+        [ami_id] = next(f["values"] for f in args["filters"] if f["name"] == "image-id")
+        return {"id": ami_id, "imageId": ami_id,
+                "architecture": self.ami_architectures.get(ami_id, "x86_64")}  # fmt: skip
 
     def _ssm_parameter(self, args: dict) -> dict:
         name = args["name"]

@@ -21,6 +21,7 @@ or skipped by the provider), and whether what is kept can still be read.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -114,6 +115,33 @@ def _mapping_values(inputs: dict, key: str, field_name: str) -> list[str]:
     return [m[field_name] for m in inputs.get(key) or [] if m.get(field_name)]
 
 
+def _sg_rule(direction: str) -> Callable[[dict], list[tuple[str, ...]]]:
+    """A security group holds a rule once: a second identical one is InvalidPermission.Duplicate."""
+
+    def claim(i: dict) -> list[tuple[str, ...]]:
+        source = next(
+            (
+                str(i[k])
+                for k in ("cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId")
+                if i.get(k)
+            ),
+            "",
+        )
+        ports = (str(_norm(i.get("fromPort"))), str(_norm(i.get("toPort"))))
+        return [
+            (
+                "sg-rule",
+                direction,
+                str(i.get("securityGroupId")),
+                str(i.get("ipProtocol")),
+                *ports,
+                source,
+            )
+        ]
+
+    return claim
+
+
 # type -> function of inputs giving the exclusive claims of one resource
 _CLAIMS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {
     "aws:ec2/instance:Instance": lambda i: (
@@ -131,6 +159,8 @@ _CLAIMS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {
     "aws:ec2/subnetCidrReservation:SubnetCidrReservation": lambda i: [
         ("reservation", i["subnetId"], i["cidrBlock"])
     ],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _sg_rule("ingress"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _sg_rule("egress"),
 }
 # type -> the input holding an explicit physical name (absent: the provider makes one up)
 _EXPLICIT_NAMES = {
@@ -307,12 +337,15 @@ def _collisions(steps: list[Step], before: Evaluation, after: Evaluation) -> lis
             for claim in claims(resource):
                 live[claim] = f"{resource.type}::{resource.name}"
     found = []
+    live_subnets = [r for r in before.resources if r.type == _SUBNET and r.urn not in gone_first]
     for step in steps:
         if step.after is None or step.op not in ("create", "replace") or step.delete_first:
             continue
         for claim in claims(step.after):
             if claim in live:
                 found.append(f"{step.type}::{step.name} needs {claim} while {live[claim]} holds it")
+        if step.type == _SUBNET:
+            found += _overlapping(step.after, live_subnets)
     # Two resources of the new program can never share one either.
     owners: dict[tuple[str, ...], list[str]] = {}
     for resource in after.resources:
@@ -322,6 +355,26 @@ def _collisions(steps: list[Step], before: Evaluation, after: Evaluation) -> lis
         f"{sorted(names)} all claim {claim}" for claim, names in owners.items() if len(names) > 1
     ]
     return sorted(set(found))
+
+
+_SUBNET = "aws:ec2/subnet:Subnet"
+
+
+def _overlapping(subnet: Declared, live: list[Declared]) -> list[str]:
+    """A new subnet overlapping one that still exists: EC2 answers InvalidSubnet.Conflict."""
+    new = ipaddress.ip_network(subnet.inputs["cidrBlock"])
+    return [
+        f"{_SUBNET}::{subnet.name} ({new}) overlaps {old.name} ({old.inputs['cidrBlock']}),"
+        " which still exists"
+        for old in live
+        if old.inputs.get("vpcId") == subnet.inputs.get("vpcId")
+        and old.urn != subnet.urn
+        and new.overlaps(ipaddress.ip_network(old.inputs["cidrBlock"]))
+    ] + [
+        f"{_SUBNET}::{subnet.name} is replaced by an overlapping one while it still exists"
+        for old in live
+        if old.urn == subnet.urn and new.overlaps(ipaddress.ip_network(old.inputs["cidrBlock"]))
+    ]
 
 
 def _blocked(steps: list[Step]) -> list[str]:

@@ -59,6 +59,9 @@ class HealthCheck:
     healthy: int
     unhealthy: int
     port: int | None  # None: the traffic port
+    protocol: str = "TCP"  # or HTTPS: a request over TLS (certificate not verified, as an NLB)
+    path: str | None = None
+    status_codes: tuple[int, ...] = ()  # HTTPS: the codes that mean healthy
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Backend:
         args += [f"fall {h.unhealthy}", f"rise {h.healthy}"]
         if h.port is not None:
             args.append(f"port {h.port}")
+        if h.protocol == "HTTPS":
+            args.append("check-ssl verify none")
         if self.terminate_when_unhealthy:
             args.append("on-marked-down shutdown-sessions")
         return " ".join(args)
@@ -182,11 +187,20 @@ def balancer_spec(resources: Iterable[DeclaredLike], balancer_name: str) -> Bala
             f"target group {group.name} has target type {inputs.get('targetType')}",
         )
         check = inputs.get("healthCheck") or {}
+        protocol = check.get("protocol")
         _require(
-            check.get("protocol") == "TCP" and check.get("enabled", True) is not False,
-            f"target group {group.name} has no TCP health check",
+            protocol in ("TCP", "HTTPS") and check.get("enabled", True) is not False,
+            f"target group {group.name} has no TCP or HTTPS health check",
         )
         check_port = str(check.get("port", "traffic-port"))
+        codes: tuple[int, ...] = ()
+        if protocol == "HTTPS":
+            matcher = str(check.get("matcher") or "200-399")
+            _require(
+                all(part.strip().isdigit() for part in matcher.split(",")),
+                f"target group {group.name}: matcher {matcher!r} is not a list of codes",
+            )
+            codes = tuple(int(part) for part in matcher.split(","))
         states = inputs.get("targetHealthStates") or [{}]
         backend = Backend(
             name=group.name,
@@ -198,6 +212,9 @@ def balancer_spec(resources: Iterable[DeclaredLike], balancer_name: str) -> Bala
                 healthy=_seconds(check.get("healthyThreshold"), f"{group.name} healthy"),
                 unhealthy=_seconds(check.get("unhealthyThreshold"), f"{group.name} unhealthy"),
                 port=None if check_port == "traffic-port" else int(check_port),
+                protocol=str(protocol),
+                path=check.get("path") or "/",
+                status_codes=codes,
             ),
             deregistration_delay=_seconds(
                 inputs.get("deregistrationDelay", 300), f"{group.name} deregistrationDelay"
@@ -248,11 +265,20 @@ def haproxy_config(
         ]
     for backend in spec.backends:
         idle = max(f.idle_timeout for f in spec.frontends if f.backend.name == backend.name)
+        if backend.health.protocol == "HTTPS":
+            codes = "|".join(str(c) for c in backend.health.status_codes)
+            check = [
+                # Over TLS to the check port, as an NLB's HTTPS check; healthy on the codes.
+                f"    option httpchk GET {backend.health.path}",
+                f"    http-check expect rstatus ^({codes})$",
+            ]
+        else:
+            # A TCP health check is a connection that opens within the check's timeout.
+            check = ["    option tcp-check"]
         lines += [
             f"backend {backend.name}",
             "    balance roundrobin",
-            # A TCP health check is a connection that opens within the check's timeout.
-            "    option tcp-check",
+            *check,
             f"    timeout connect {backend.health.timeout}s",
             f"    timeout check {backend.health.timeout}s",
             f"    timeout server {idle}s",

@@ -102,12 +102,19 @@ def _hand_made_balancers() -> list[Declared]:
         _declared(LOAD_BALANCER, "orthanc-nlb-public", {"loadBalancerType": "network"}, "arn:p"),
         _declared(LOAD_BALANCER, INTERNAL_NLB, {"loadBalancerType": "network"}, "arn:i"),
     ]
+    through_nginx = {
+        **check,
+        "protocol": "HTTPS",
+        "port": "443",
+        "path": "/system",
+        "matcher": "401",
+    }
     for key, port in (("tls", 11112), ("plain", 4242)):
         group = {
             "port": float(port),
             "protocol": "TCP",
             "targetType": "instance",
-            "healthCheck": check,
+            "healthCheck": through_nginx if key == "tls" else check,
             "deregistrationDelay": 300,
             "connectionTermination": True,
         }
@@ -138,14 +145,22 @@ def test_haproxy_config_follows_the_declared_listeners_and_target_groups(tmp_pat
     )
     assert "    bind :4242\n" in text
     assert "bind :443" not in text
-    assert text.count("    option tcp-check\n    timeout connect 5s\n    timeout check 5s") == 2
+    assert text.count("    option tcp-check\n    timeout connect 5s\n    timeout check 5s") == 1
+    assert "    option httpchk GET /system\n    http-check expect rstatus ^(401)$\n" in text
     assert (
-        "    server orthanc-2 10.0.0.12:11112 check inter 10s fall 2 rise 3 "
+        "    server orthanc-2 10.0.0.12:11112 check inter 10s fall 2 rise 3 port 443 "
+        "check-ssl verify none on-marked-down shutdown-sessions\n"
+    ) in text
+    assert (
+        "    server orthanc-2 10.0.0.12:4242 check inter 10s fall 2 rise 3 "
         "on-marked-down shutdown-sessions\n"
     ) in text
     assert "    retries 0\n" in text  # an NLB never retries a failed connection elsewhere
     backend = spec.frontend(11112).backend
-    assert backend.health == HealthCheck(interval=10, timeout=5, healthy=3, unhealthy=2, port=None)
+    assert backend.health == HealthCheck(
+        interval=10, timeout=5, healthy=3, unhealthy=2, port=443, protocol="HTTPS",
+        path="/system", status_codes=(401,),
+    )  # fmt: skip
     assert (backend.deregistration_delay, backend.connection_termination) == (300, True)
     assert backend.ref == "arn:tg-tls"
     # HAProxy itself accepts what was generated.

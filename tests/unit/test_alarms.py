@@ -134,3 +134,26 @@ def test_host_disks_are_watched_in_the_stacks_own_namespace(dev, prod):
 def test_alarm_names_are_left_to_pulumi_so_a_replacement_never_collides(prod):
     assert all("name" not in alarm for alarm in alarms(prod).values())
     assert all(a.parent_types == [COMPONENT] for a in prod.of_type(ALARM))
+
+
+def test_a_booting_host_is_not_an_alarm_but_one_left_unhealthy_is(prod):
+    grace = prod.one("aws:autoscaling/group:Group").inputs["healthCheckGracePeriod"]
+    unhealthy = [a for a in alarms(prod).values() if a["metricName"] == "UnHealthyHostCount"]
+    assert unhealthy
+    for alarm in unhealthy:
+        assert alarm["period"] * alarm["evaluationPeriods"] > grace
+
+
+def test_a_data_volume_that_stops_reporting_is_an_alarm(dev):
+    [data] = [
+        a
+        for a in alarms(dev).values()
+        if a["metricName"] == "disk_used_percent" and a["dimensions"]["path"] == "/data/orthanc"
+    ]
+    assert data["treatMissingData"] == "breaching"
+    [root] = [
+        a
+        for a in alarms(dev).values()
+        if a["metricName"] == "disk_used_percent" and a["dimensions"]["path"] == "/"
+    ]
+    assert root["treatMissingData"] == "missing"

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from tests.harness.pulumi_run import STACKS_DIR, read_stack_file
+from tests.harness.aws_mock import AwsMock
+from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
 from tests.harness.update_plan import Deployment, physical_names, plan_destroy, plan_update
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -219,6 +220,8 @@ def test_a_new_site_or_modality_touches_no_host():
 def test_moving_a_single_host_to_a_fleet_never_reuses_an_address_the_old_host_holds():
     for placement in ("public", "private"):
         config = with_orthanc(shipped("prod"), hosting="singleHost", placement=placement)
+        if placement == "private":
+            del config["orthgate:dicomProxies"]  # a proxy site needs a public address
         fleet = with_orthanc(config, hosting="fleet")
         plan = two_ups(config, fleet, stack="prod")
         assert plan.collisions == [], (placement, plan.collisions)
@@ -298,3 +301,93 @@ def test_the_program_says_so_while_a_held_ami_waits(monkeypatch):
         "deployed": deployed,
         "follows": False,
     }
+
+
+# --- security group rules move with what they admit, not with who asked --------------------
+
+
+def proxy(name: str, *cidrs: str, ae: str) -> dict:
+    return {"name": name, "sourceCidrs": list(cidrs), "aeTitle": ae}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_range_moving_to_a_proxy_site_keeps_its_rule(stack):
+    config = with_orthanc(shipped(stack), dicomAllowedCidrs=["198.51.100.40/29"])
+    config["orthgate:dicomProxies"] = [proxy("north-clinic", "198.51.100.32/29", ae="NORTH_GW")]
+    moved = with_orthanc(config, dicomAllowedCidrs=[])
+    moved["orthgate:dicomProxies"] = [
+        proxy("north-clinic", "198.51.100.32/29", ae="NORTH_GW"),
+        proxy("south-clinic", "198.51.100.40/29", ae="SOUTH_GW"),
+    ]
+    plan = two_ups(config, moved, stack=stack)
+    assert_clean(plan)
+    [step] = [s for s in plan.steps if s.name.endswith("dicom-tls-from-198.51.100.40-29")]
+    assert (step.op, step.changed) == ("update", ["description"])
+
+
+def test_renaming_a_site_or_moving_a_range_between_sites_replaces_no_rule():
+    config = shipped("prod")
+    renamed = copy.deepcopy(config)
+    renamed["orthgate:dicomProxies"][0]["name"] = "north-clinic-2"
+    plan = two_ups(config, renamed, stack="prod")
+    assert_clean(plan)
+    rules = [s for s in plan.steps if s.type.endswith("SecurityGroupIngressRule")]
+    assert {s.op for s in rules} <= {"same", "update"}
+
+
+def test_the_planner_catches_a_rule_aws_would_refuse_as_a_duplicate():
+    def program() -> None:
+        for name in ("one", "two"):
+            aws.vpc.SecurityGroupIngressRule(
+                name, security_group_id="sg-0123", ip_protocol="tcp", from_port=443,
+                to_port=443, cidr_ipv4="198.51.100.0/24",
+            )  # fmt: skip
+
+    deployment = Deployment()
+    first = deployment.up({}, program=program)
+    plan = plan_update(first, deployment.up({}, program=program))
+    assert any("sg-rule" in c and "all claim" in c for c in plan.collisions)
+
+
+# --- what replaces load balancers, and architectures -----------------------------------
+
+
+def test_removing_a_zone_replaces_the_load_balancers_delete_first_not_beside_themselves():
+    config = copy.deepcopy(shipped("prod"))
+    config["orthgate:network"]["availabilityZones"] = 3
+    fewer = copy.deepcopy(config)
+    fewer["orthgate:network"]["availabilityZones"] = 2
+    plan = two_ups(config, fewer, stack="prod")
+    assert_clean(plan)
+    for name in ("orthanc-nlb-public", "orthanc-nlb-internal"):
+        step = plan.step(name, LB)
+        assert (step.op, step.delete_first) == ("replace", True)
+    # The Elastic IPs of the remaining zones and the target groups stay.
+    assert plan.step("orthanc-nlb-public-0-eip", "aws:ec2/eip:Eip").op == "same"
+    assert plan.with_op("replace", "aws:lb/targetGroup:TargetGroup") == []
+
+
+def test_a_held_single_host_moving_to_graviton_gets_an_arm64_ami_not_its_old_one():
+    config = shipped("dev")
+    deployment = Deployment(stack="dev")
+    first = deployment.up(config)
+    second = deployment.up(with_orthanc(config, instanceType="t4g.medium"))
+    plan = plan_update(first, second)
+    assert_clean(plan)
+    assert plan.step("orthanc-0-template", TEMPLATE).op == "delete"
+    template = second.named("orthanc-0-template-arm64")
+    assert template.inputs["imageId"] != first.named("orthanc-0-template").inputs["imageId"]
+    assert template.inputs["instanceType"] == "t4g.medium"
+    host = plan.step("orthanc-0", INSTANCE)
+    assert (host.op, host.delete_first) == ("replace", True)
+
+
+def test_a_pinned_ami_of_the_wrong_architecture_is_refused_before_anything_is_declared():
+    account = AwsMock()
+    account.ami_architectures["ami-0123456789abcdef0"] = "x86_64"
+    mocks = RecordingMocks(account)
+    config = with_orthanc(shipped("dev"), instanceType="m7g.large", amiId="ami-0123456789abcdef0")
+    with pytest.raises(Exception, match=r"orthgate:orthanc\.amiId .* x86_64 image") as caught:
+        evaluate(config, stack="dev", mocks=mocks)
+    assert "arm64" in str(caught.value)
+    assert mocks.declared == []

@@ -68,6 +68,11 @@ def test_invalid_proxy_sites_are_refused_naming_the_key(proxies, path):
     assert f"orthgate:dicomProxies{path}" in problems, problems
 
 
+def test_proxy_sites_need_a_public_orthanc():
+    problems = refused([SITE_A], {"placement": "private"})
+    assert "placement: public" in problems["orthgate:dicomProxies"]
+
+
 def test_a_proxy_clashing_with_a_registered_modality_is_refused():
     orthanc = {"modalities": [{"name": "site-a", "aeTitle": "SITEA_GW"}]}
     problems = refused([SITE_A], orthanc)
@@ -107,7 +112,15 @@ def test_the_proxy_site_gets_the_tls_port_from_its_sources_and_nothing_else(prox
         else "orthanc-lb-public-sg"
     )
     assert rule.inputs["securityGroupId"] == proxied.named(entry).id
-    assert rule.parent_types == ["orthgate:dicom:DicomProxyAccess"]
+    # Declared with the tier's other rules, named by what it admits, and aliased to where
+    # earlier releases declared it, so an upgrade keeps the rule.
+    assert rule.parent_types == ["orthgate:orthanc:OrthancServer"]
+    assert rule.inputs["description"] == "DICOM TLS, proxy site site-a"
+    [alias] = rule.options.aliases
+    assert alias.endswith(
+        "orthgate:dicom:DicomProxyAccess$aws:vpc/securityGroupIngressRule:"
+        "SecurityGroupIngressRule::proxy-site-a-dicom-tls-from-198.51.100.7-32"
+    )
 
 
 def test_the_proxy_site_certificate_is_a_client_certificate_named_for_the_site(proxied):
@@ -200,7 +213,6 @@ def test_proxy_resources_are_children_of_their_component(proxied):
         "proxy-site-a",
         "proxy-site-a-client-cert",
         "proxy-site-a-forwarder-password",
-        "proxy-site-b-dicom-tls-from-203.0.113.200-30",
     }
 
 

@@ -100,8 +100,14 @@ def test_each_listener_passes_tcp_through_to_a_health_checked_target_group(fleet
         assert target.inputs["port"] == listener.inputs["port"]
         assert target.inputs["targetType"] == "instance"
         check = target.inputs["healthCheck"]
-        assert check["protocol"] == "TCP"
-        assert check["port"] == "traffic-port"
+        if listener.inputs["port"] == 4242:
+            # Plaintext DICOM reaches Orthanc's own port: checking that port is Orthanc.
+            assert (check["protocol"], check["port"]) == ("TCP", "traffic-port")
+        else:
+            # TLS and HTTPS pass nginx: the check goes through nginx to Orthanc, which
+            # answers 401 without credentials; nginx alone (Orthanc dead) answers 502.
+            assert (check["protocol"], check["port"], check["matcher"]) == ("HTTPS", "443", "401")
+            assert check["path"] == "/system"
         assert check["interval"] <= 30
         role = (
             "internal"
@@ -233,3 +239,13 @@ def test_the_outputs_point_senders_at_the_load_balancers(prod):
     bundle = prod.outputs["dicomProxyBundles"]["north-clinic"]
     forwarder = json.loads(bundle["forwarder.json"]) if "forwarder.json" in bundle else None
     assert "pacs.example.org" in json.dumps(bundle if forwarder is None else forwarder)
+
+
+def test_a_load_balancer_that_must_be_replaced_goes_before_its_successor(fleet):
+    for balancer in fleet.of_type(LB):
+        assert balancer.options.delete_before_replace is True
+
+
+def test_hosts_restart_orthanc_at_different_times_after_a_change(fleet):
+    timer = written_files(fleet.one(TEMPLATE))["/etc/systemd/system/orthgate-refresh.timer"]
+    assert "RandomizedDelaySec=10min" in timer

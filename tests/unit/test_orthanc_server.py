@@ -495,3 +495,19 @@ def test_orthanc_never_starts_on_the_root_volume_in_place_of_its_data_volume(dev
     assert "RequiresMountsFor=/data/orthanc" in unit
     fleet_unit = written_files(prd.of_type(TEMPLATE)[0])["/etc/systemd/system/orthgate.service"]
     assert "RequiresMountsFor" not in fleet_unit
+
+
+def test_docker_waits_for_the_data_volume_and_its_empty_mount_point_is_immutable(dev, prd):
+    files = written_files(dev.one(TEMPLATE))
+    drop_in = files["/etc/systemd/system/docker.service.d/orthgate-data-volume.conf"]
+    assert "RequiresMountsFor=/data/orthanc" in drop_in
+    assert 'chattr +i "$DATA_DIR"' in files["/usr/local/libexec/orthgate/boot"]
+    fleet_files = written_files(prd.of_type(TEMPLATE)[0])
+    assert not [p for p in fleet_files if "docker.service.d" in p]
+
+
+def test_production_keeps_a_data_volume_through_destroy():
+    kept = evaluate(config("prd", storage="ebs", index="sqlite"))
+    assert kept.one("aws:ebs/volume:Volume").options.retain_on_delete is True
+    assert kept.named("orthanc-key").options.retain_on_delete is True
+    assert evaluate(config()).one("aws:ebs/volume:Volume").options.retain_on_delete is False
