@@ -442,8 +442,24 @@ def test_a_directory_outside_the_runtime_directory_is_refused(host):
     (host.config_path / "keep").write_text("not ours")
     result = host.run()
     assert result.returncode != 0
-    assert f"{host.config_path} is a directory outside {host.root / 'elsewhere'}" in result.stderr
+    # Nothing is written outside the runtime directory at all, let alone removed there.
+    assert f"outside {host.root / 'elsewhere'}" in result.stderr
+    assert result.stderr.startswith("<3>orthgate: ")
     assert (host.config_path / "keep").read_text() == "not ours"
+
+
+def test_a_symbolic_link_never_leads_a_secret_out_of_the_runtime_directory(host, tmp_path):
+    manifest = json.loads(host.manifest_path.read_text())
+    tls_dir = Path(manifest["files"][0]["path"]).parent
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    tls_dir.parent.mkdir(parents=True, exist_ok=True)
+    tls_dir.symlink_to(outside, target_is_directory=True)
+    result = host.run()
+    assert result.returncode != 0
+    assert "leads outside" in result.stderr
+    assert list(outside.iterdir()) == [], "no key written through the link"
+    assert outside.stat().st_mode & 0o777 == 0o755, "no chmod through the link"
 
 
 def test_a_failed_on_change_command_stays_pending_and_is_retried_until_it_succeeds(host):

@@ -34,7 +34,9 @@ def fetch(secret_id: str, region: str) -> str:
 
 
 def inside(path: str, directory: str) -> bool:
-    path, directory = os.path.abspath(path), os.path.abspath(directory)
+    # Real paths: a symbolic link must not lead a root-owned write (a private key, a
+    # chmod, a removal) out of the runtime directory.
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
     return path != directory and os.path.commonpath([path, directory]) == directory
 
 
@@ -42,8 +44,18 @@ def prepare(path: str, runtime_dir: str) -> None:
     """Owner-only parent directories; a directory in place of the file goes.
 
     dockerd creates a missing bind source as a directory (0755, parents too). Under the
-    runtime directory all is ours; elsewhere the directory may matter: stop instead."""
-    if os.path.isdir(path) and not os.path.islink(path):
+    runtime directory all is ours; elsewhere the directory may matter: stop instead. A
+    symbolic link in place of the file, or among its parents, is never followed."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.lexists(parent) and not (
+        os.path.realpath(parent) == os.path.realpath(runtime_dir) or inside(parent, runtime_dir)
+    ):
+        raise SystemExit(f"<3>orthgate: {parent} leads outside {runtime_dir}; not writing there")
+    if os.path.islink(path):
+        print(f"<4>orthgate: {path} was a symbolic link; replacing it by the file",
+              file=sys.stderr, flush=True)  # fmt: skip
+        os.unlink(path)
+    if os.path.isdir(path):
         if not inside(path, runtime_dir):
             raise SystemExit(
                 f"<3>orthgate: {path} is a directory outside {runtime_dir}; not removing it"
@@ -51,7 +63,6 @@ def prepare(path: str, runtime_dir: str) -> None:
         print(f"<4>orthgate: {path} was a directory (a bind source dockerd made?); replacing it",
               file=sys.stderr, flush=True)  # fmt: skip
         shutil.rmtree(path)
-    parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, mode=0o700, exist_ok=True)
     while parent == runtime_dir or inside(parent, runtime_dir):
         os.chmod(parent, 0o700)
@@ -153,8 +164,14 @@ def run_pending(pending_dir: str, commands: dict, changed: set) -> int:
         return 0
     failed = []
     for group in groups:
+        if not _GROUP.match(group) or group not in commands:
+            # Not a marker of ours (or of a group this manifest no longer has): never let it
+            # stop the others.
+            print(f"<4>orthgate: ignoring {os.path.join(pending_dir, group)!r} in the pending "
+                  "directory", file=sys.stderr, flush=True)  # fmt: skip
+            continue
         path = marker(pending_dir, group)
-        command = commands.get(group)
+        command = commands[group]
         if not command:
             os.unlink(path)  # nothing to run for it any more
             continue
