@@ -101,6 +101,12 @@ def _regional(*paths: str) -> frozenset[str]:
 # at that commit (file names moved between releases, so the resource type is named instead);
 # "copy id N" is the code index's id of the stored copy read, where the commit was not shown.
 
+# RandomPassword and RandomString share one schema (see the entries below).
+_RANDOM_STRING_ARGUMENTS = frozenset(
+    {"keepers", "length", "lower", "minLower", "minNumeric", "minSpecial", "minUpper", "number",
+     "numeric", "overrideSpecial", "special", "upper"}
+)  # fmt: skip
+
 REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # --- EC2 compute -------------------------------------------------------------------------
     # tf-aws@00a35305 internal/service/ec2/ec2_instance.go (6.36.0).
@@ -540,38 +546,8 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # resource_string.go share one schema: every argument. keepers replaces only when a
     # non-null value changes (null-valued keys are ignored; we drop None keys, which is the
     # same), and overrideSpecial does not replace between "" and unset.
-    "random:index/randomPassword:RandomPassword": frozenset(
-        {
-            "keepers",
-            "length",
-            "lower",
-            "minLower",
-            "minNumeric",
-            "minSpecial",
-            "minUpper",
-            "number",
-            "numeric",
-            "overrideSpecial",
-            "special",
-            "upper",
-        }
-    ),
-    "random:index/randomString:RandomString": frozenset(
-        {
-            "keepers",
-            "length",
-            "lower",
-            "minLower",
-            "minNumeric",
-            "minSpecial",
-            "minUpper",
-            "number",
-            "numeric",
-            "overrideSpecial",
-            "special",
-            "upper",
-        }
-    ),
+    "random:index/randomPassword:RandomPassword": _RANDOM_STRING_ARGUMENTS,
+    "random:index/randomString:RandomString": _RANDOM_STRING_ARGUMENTS,
     # resource_id.go: every argument.
     "random:index/randomId:RandomId": frozenset({"byteLength", "keepers", "prefix"}),
 }
