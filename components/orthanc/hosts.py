@@ -132,14 +132,13 @@ def single_host(
     termination_protection: bool,
     address_reservations: Sequence[pulumi.Resource],
     naming: Naming,
-    stack: str,
     opts: pulumi.ResourceOptions,
 ) -> SingleHost:
     """One instance at a fixed address, replaced delete-first."""
     template = launch_template(
         f"{name}-0-template",
         spec,
-        description=f"orthgate {stack} Orthanc host 0",
+        description=f"orthgate {naming.stack} Orthanc host 0",
         naming=naming,
         opts=opts,
     )
@@ -200,14 +199,13 @@ def host_fleet(
     sizes: FleetSizes,
     balancers: Sequence[Balancer],
     naming: Naming,
-    stack: str,
     opts: pulumi.ResourceOptions,
 ) -> aws.autoscaling.Group:
     """An Auto Scaling group over every zone, rolling to each new template version."""
     template = launch_template(
         f"{name}-host-template",
         spec,
-        description=f"orthgate {stack} Orthanc hosts",
+        description=f"orthgate {naming.stack} Orthanc hosts",
         naming=naming,
         opts=opts,
     )

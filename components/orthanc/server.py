@@ -322,7 +322,6 @@ class OrthancServer(pulumi.ComponentResource):
                 ),
                 balancers=list(balancers.values()),
                 naming=naming,
-                stack=naming.stack,
                 opts=child,
             )
             self.autoscaling_group_name = group.name
@@ -338,7 +337,6 @@ class OrthancServer(pulumi.ComponentResource):
                 termination_protection=args.protect,
                 address_reservations=network.address_reservations,
                 naming=naming,
-                stack=naming.stack,
                 opts=child,
             )
             self.instance_ids = [single.instance.id]
