@@ -20,10 +20,12 @@ from components.aws_context import (
 )
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
+from components.config.deployment import proxy_sources
 from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs, proxy_sender
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
 from components.orthanc import OrthancServer, OrthancServerArgs
+from components.orthanc.plan import CLIENT_VPN_SOURCE
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def build(settings: Settings) -> dict[str, Any]:
         )
         # Client VPN source-NATs its clients: Orthanc sees the endpoint's group, never
         # the client range.
-        private_source_groups["client-vpn"] = client_vpn.security_group_id
+        private_source_groups[CLIENT_VPN_SOURCE] = client_vpn.security_group_id
 
     server = OrthancServer(
         "orthanc",
@@ -89,11 +91,7 @@ def build(settings: Settings) -> dict[str, Any]:
             protect=settings.is_production,
             private_source_groups=private_source_groups,
             extra_senders=[proxy_sender(p) for p in settings.dicom_proxies],
-            proxy_sources=[
-                (site.name, str(cidr))
-                for site in settings.dicom_proxies
-                for cidr in site.source_cidrs
-            ],
+            proxy_sources=proxy_sources(settings.dicom_proxies),
         ),
     )
 

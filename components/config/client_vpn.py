@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
@@ -12,6 +13,7 @@ from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import AllowedCidr
 from components.config.types import (
+    RFC1918,
     DnsLabel,
     DomainName,
     Ipv4Cidr,
@@ -26,6 +28,12 @@ CLIENT_CIDR_PREFIXES = (12, 22)
 
 
 def _check_client_cidr(network: IPv4Network) -> IPv4Network:
+    # Client addresses are the VPN's own; public space would shadow real Internet hosts.
+    if not any(network.subnet_of(private) for private in RFC1918):
+        raise ValueError(
+            "must be a private (RFC 1918) range inside 10.0.0.0/8, 172.16.0.0/12 or "
+            "192.168.0.0/16, e.g. 192.168.0.0/22"
+        )
     low, high = CLIENT_CIDR_PREFIXES
     if not low <= network.prefixlen <= high:
         raise ValueError(
@@ -34,9 +42,24 @@ def _check_client_cidr(network: IPv4Network) -> IPv4Network:
     return network
 
 
+# ClientLoginBannerOptions (EC2 API reference): UTF-8 text, at most 1400 characters. Counted
+# here in UTF-8 bytes, the reading that can never be too long for AWS.
+MAX_BANNER_BYTES = 1400
+
+
 def _check_banner(value: str) -> str:
-    if len(value) > 1400:
-        raise ValueError(f"is {len(value)} characters; AWS allows at most 1400")
+    size = len(value.encode("utf-8"))
+    if size > MAX_BANNER_BYTES:
+        raise ValueError(
+            f"is {size} bytes in UTF-8; AWS allows at most {MAX_BANNER_BYTES} "
+            "(accented letters take two bytes or more)"
+        )
+    # Line breaks and tabs lay the banner out; other control characters would reach the
+    # client's window (or a terminal showing the config) as they are.
+    bad = sorted({c for c in value if unicodedata.category(c) == "Cc" and c not in "\n\t"})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise ValueError(f"contains control characters ({shown}); only line breaks and tabs")
     return value
 
 

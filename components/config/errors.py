@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,12 +78,26 @@ def raise_if_any(problems: Iterable[Problem]) -> None:
         raise ConfigError(found)
 
 
-def duplicates(at: Loc, values: Sequence[str], field: str | None = None) -> Iterator[Problem]:
-    """A problem for each repeated value of a list (or of one field of its entries)."""
+def duplicates(
+    at: Loc,
+    values: Sequence[str],
+    field: str | None = None,
+    *,
+    key: Callable[[str], str] | None = None,
+    compared: str = "",
+) -> Iterator[Problem]:
+    """A problem for each repeated value of a list (or of one field of its entries).
+
+    ``key`` says when two values are the same (e.g. without regard to case), ``compared``
+    tells the reader how they were compared.
+    """
     first: dict[str, int] = {}
     for index, value in enumerate(values):
-        if value in first:
+        same = key(value) if key else value
+        if same in first:
             loc = (*at, index, field) if field else (*at, index)
-            yield Problem(loc, f"duplicates entry [{first[value]}]; each must be unique", value)
+            yield Problem(
+                loc, f"duplicates entry [{first[same]}]{compared}; each must be unique", value
+            )
         else:
-            first.setdefault(value, index)
+            first.setdefault(same, index)

@@ -59,15 +59,33 @@ def _check_vpc_cidr(network: IPv4Network) -> IPv4Network:
     return network
 
 
+# Ranges no site network can be: "this network", loopback, link-local (the instance metadata
+# service among them), multicast, and the reserved 240.0.0.0/4 with the broadcast address
+# (RFC 6890). Refused even with allowRoutableOnPremCidrs.
+NEVER_ON_PREM = tuple(
+    IPv4Network(cidr)
+    for cidr in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+)
+
+
 def _check_on_prem_cidr(network: IPv4Network) -> IPv4Network:
     if network.prefixlen < 8:
         raise ValueError(
             "is too broad: an on-premises range must be /8 or longer (it becomes a route "
             "and a source allowed to send plaintext DICOM)"
         )
-    if network.is_link_local or network.is_multicast or network.is_loopback:
-        raise ValueError("is a link-local, multicast or loopback range, not a site's network")
+    for reserved in NEVER_ON_PREM:
+        if network.overlaps(reserved):
+            raise ValueError(
+                f"overlaps {reserved}, a reserved range (loopback, link-local, multicast or "
+                "'this network'), not a site's network"
+            )
     return network
+
+
+def is_private_range(network: IPv4Network) -> bool:
+    """Inside one of the RFC 1918 ranges: what a private path normally carries."""
+    return any(network.subnet_of(private) for private in RFC1918)
 
 
 def _check_bgp_asn(asn: int) -> int:
@@ -137,6 +155,11 @@ class NetworkSettings(Section):
         Annotated[str, Field(strict=True), AfterValidator(_check_dx_gateway_id)] | None
     ) = None
     direct_connect_on_prem_cidrs: list[OnPremCidr] = []
+    # An on-premises range outside RFC 1918 (a hospital's own public block, or 100.64/10) is
+    # a source of plaintext DICOM that a security group cannot tell from the same addresses
+    # arriving over the Internet gateway. Only on explicit request, and only with Orthanc
+    # off the Internet (orthgate:orthanc.placement: private).
+    allow_routable_on_prem_cidrs: bool = False
 
     @property
     def private_path_cidrs(self) -> list[IPv4Network]:
@@ -195,6 +218,15 @@ class NetworkSettings(Section):
 
         seen: list[tuple[Loc, IPv4Network]] = []
         for loc, cidr in self.on_prem_ranges(at):
+            if not self.allow_routable_on_prem_cidrs and not is_private_range(cidr):
+                yield Problem(
+                    loc,
+                    "is not a private (RFC 1918) range: plaintext DICOM from it would be "
+                    "admitted from the Internet too whenever the tunnel is down. Use the "
+                    "site's private range, or set orthgate:network.allowRoutableOnPremCidrs: "
+                    "true together with orthgate:orthanc.placement: private",
+                    str(cidr),
+                )
             if cidr.overlaps(self.vpc_cidr):
                 yield Problem(loc, f"overlaps the VPC {self.vpc_cidr}", str(cidr))
             for other_loc, other in seen:

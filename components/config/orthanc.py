@@ -40,7 +40,22 @@ def check_ae_title(value: str) -> str:
             "must be a DICOM AE title: 1 to 16 characters, printable ASCII without "
             "backslash, no leading or trailing space"
         )
+    # The orthancteam image runs envsubst over its configuration files at start, so
+    # `PACS$1` would reach Orthanc as `PACS` (and two senders could become one).
+    if "$" in value:
+        raise ValueError(
+            "must not contain '$': the Orthanc container substitutes environment variables "
+            "in its configuration, so the AE title would change"
+        )
+    # dcmtk tools (echoscu, storescu) take a leading '-' as one of their options.
+    if value.startswith("-"):
+        raise ValueError("must not start with '-': DICOM tools would read it as an option")
     return value
+
+
+def ae_key(value: str) -> str:
+    """Orthanc compares AE titles without regard to case: the key two titles collide on."""
+    return value.upper()
 
 
 def parse_allowed_cidr(value: Any) -> IPv4Network:
@@ -56,9 +71,30 @@ def parse_allowed_cidr(value: Any) -> IPv4Network:
     return network
 
 
+# Families built on the Xen hypervisor: every family missing from the EC2 User Guide's list
+# "Instances built on the AWS Nitro System" (instance-types.html#ec2-nitro-instances), which
+# names i3.metal and p3dn.24xlarge as the Nitro exceptions. On Xen an EBS volume is a xvd
+# device, not NVMe, so the data volume the host waits for never appears; t2 is not even
+# EBS-optimised, which the launch template asks for.
+XEN_FAMILIES = frozenset(
+    {
+        "c1", "c3", "c4", "cc1", "cc2", "cg1", "cr1", "d2", "f1", "g2", "g3", "g3s", "h1",
+        "hi1", "hs1", "i2", "i3", "m1", "m2", "m3", "m4", "p2", "p3", "r3", "r4", "t1",
+        "t2", "x1", "x1e",
+    }
+)  # fmt: skip
+_NITRO_EXCEPTIONS = frozenset({"i3.metal", "p3dn.24xlarge"})
+
+
 def _check_instance_type(value: str) -> str:
     if not _INSTANCE_TYPE.fullmatch(value):
         raise ValueError("must be an EC2 instance type such as t3.medium or m7g.large")
+    if value.split(".")[0] in XEN_FAMILIES and value not in _NITRO_EXCEPTIONS:
+        raise ValueError(
+            "is a Xen-based instance type: orthgate needs a Nitro instance (NVMe EBS "
+            "volumes, EBS-optimised), e.g. t3.medium instead of t2.medium, m5.large "
+            "instead of m4.large"
+        )
     return value
 
 
@@ -76,10 +112,35 @@ def _check_tls_port(port: int) -> int:
     return port
 
 
+# RDS for PostgreSQL storage, storage autoscaling included, ends at 64 TiB; autoscaling needs
+# its ceiling at least 10 % above the allocated storage (RDS User Guide, "Managing capacity
+# automatically with Amazon RDS storage autoscaling"). orthgate lets storage grow 5-fold.
+RDS_MAX_STORAGE_GIB = 65536
+DATABASE_GROWTH_FACTOR = 5
+DATABASE_STORAGE_LIMIT_GIB = RDS_MAX_STORAGE_GIB * 10 // 11  # 59,578
+
+
+def database_storage_ceiling_gib(allocated_gib: int) -> int:
+    """Where RDS storage autoscaling stops: 5 x the allocation, within the RDS maximum."""
+    return min(allocated_gib * DATABASE_GROWTH_FACTOR, RDS_MAX_STORAGE_GIB)
+
+
 # A fleet past this size is a different deployment (and a different bill); raise it with care.
 MAX_HOSTS = 20
 DEFAULT_FLEET_HOSTS = 2  # one per zone of the default two: a zone can fail
 DEFAULT_HEALTH_CHECK_GRACE_SECONDS = 600  # boot installs Docker and pulls two images
+
+
+def ae_title_duplicates(at: Loc, titles: list[str], field: str | None = None) -> Iterator[Problem]:
+    """Repeated AE titles of one list, compared the way Orthanc compares them."""
+    return duplicates(
+        at,
+        titles,
+        field,
+        key=ae_key,
+        compared=" (Orthanc compares AE titles without regard to case)",
+    )
+
 
 AeTitle = Annotated[str, Field(strict=True), AfterValidator(check_ae_title)]
 AllowedCidr = Annotated[IPv4Network, BeforeValidator(parse_allowed_cidr)]
@@ -154,7 +215,14 @@ class OrthancSettings(Section):
     database_instance_class: Annotated[str, Field(strict=True, pattern=r"^db\.[a-z0-9.]+$")] = (
         "db.t4g.small"
     )
-    database_storage_gib: Annotated[Number, int_range(20, 65536, "a storage size in GiB")] = 20
+    database_storage_gib: Annotated[
+        Number,
+        int_range(
+            20,
+            DATABASE_STORAGE_LIMIT_GIB,
+            "a storage size in GiB (the RDS maximum, less room for storage autoscaling)",
+        ),
+    ] = 20
     backup_retention_days: Annotated[Number, int_range(1, 35, "a number of days")] = 14
 
     def with_environment_defaults(self, environment: str) -> OrthancSettings:
@@ -208,12 +276,15 @@ class OrthancSettings(Section):
         ):
             yield from duplicates((*at, key), [str(c) for c in cidrs])
         yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")
-        yield from duplicates((*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle")
+        yield from ae_title_duplicates(
+            (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
+        )
         for i, modality in enumerate(self.modalities):
-            if modality.ae_title == self.ae_title:
+            if ae_key(modality.ae_title) == ae_key(self.ae_title):
                 yield Problem(
                     (*at, "modalities", i, "aeTitle"),
-                    "is Orthanc's own AE title; a sender needs its own",
+                    "is Orthanc's own AE title (compared without regard to case, as Orthanc "
+                    "does); a sender needs its own",
                     modality.ae_title,
                 )
 

@@ -19,10 +19,12 @@ from pydantic_core import ErrorDetails
 from components.config.alarms import AlarmSettings
 from components.config.base import Section
 from components.config.client_vpn import ClientVpnSettings
+from components.config.deployment import deployment_problems
 from components.config.dicom_proxy import DicomProxySettings, proxy_problems
 from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
 from components.config.network import NetworkSettings
 from components.config.orthanc import OrthancSettings
+from components.config.quotas import QuotaSettings
 
 Environment = Literal["dev", "tst", "stg", "prd"]
 
@@ -36,6 +38,7 @@ class Settings(Section):
     client_vpn: ClientVpnSettings = ClientVpnSettings()
     dicom_proxies: list[DicomProxySettings] = []
     alarms: AlarmSettings = AlarmSettings()
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def is_production(self) -> bool:
@@ -53,6 +56,7 @@ class Settings(Section):
         )
         yield from proxy_problems(self.dicom_proxies, self.orthanc)
         yield from self.alarms.problems(("alarms",))
+        yield from deployment_problems(self)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:

@@ -30,6 +30,8 @@ Kind = Literal["dicom-tls", "dicom-plain", "https"]
 HOST = "host"
 PUBLIC_LB = "lb-public"
 INTERNAL_LB = "lb-internal"
+# The source key of Client VPN's security group (it source-NATs its clients).
+CLIENT_VPN_SOURCE = "client-vpn"
 
 # Health checks: a host that stops answering leaves within 30 s; a new one takes traffic
 # after 30 s of answering.
