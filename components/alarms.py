@@ -65,7 +65,8 @@ class OperatorAlarms(pulumi.ComponentResource):
         )
         topic = aws.sns.Topic(
             f"{name}-topic",
-            display_name=f"orthgate {naming.stack}",
+            # SNS caps a display name at 100 characters (SNS API, SetTopicAttributes).
+            display_name=naming.label(max_length=100),
             kms_master_key_id=key.arn,
             tags=naming.tags(f"{name}-topic"),
             opts=self._child,

@@ -1,19 +1,21 @@
 """ClientVpn: AWS Client VPN with certificate authentication, for a few workstations.
 
 Reads top to bottom as: logs, the VPN PKI (its own CA) and the ACM import, the endpoint's
-security group, the endpoint, its subnet associations and authorization rules, then one
-client profile per workstation.
+security group, the endpoint, its subnet associations, authorization rules and routes, then
+one client profile per workstation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 
 import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.config.certificates import client_vpn_server_name, workstation_common_name
 from components.config.client_vpn import ClientVpnSettings
 from components.logs import area_key
 from components.naming import Naming
@@ -46,6 +48,7 @@ class ClientVpn(pulumi.ComponentResource):
     ca_expires_at: pulumi.Output[str]
     server_certificate_arn: pulumi.Output[str]
     authorized_cidrs: list[str]
+    routed_cidrs: list[str]
     profiles: pulumi.Output[dict[str, str]]
     client_certificates_expire_at: pulumi.Output[dict[str, str]]
 
@@ -76,7 +79,7 @@ class ClientVpn(pulumi.ComponentResource):
         # --- PKI: a CA for this trust domain only; RSA 2048, as AWS requires ------------------
         ca = CertificateAuthority(
             f"{name}-ca",
-            common_name=f"orthgate {naming.stack} Client VPN CA",
+            common_name=naming.common_name("Client VPN CA"),
             trust_domain="Client VPN",
             validity_days=VPN_CA_VALIDITY_DAYS,
             longest_leaf_days=settings.certificate_validity_days,
@@ -85,7 +88,7 @@ class ClientVpn(pulumi.ComponentResource):
         )
         self.ca_cert_pem = ca.cert_pem
         self.ca_expires_at = ca.expires_at
-        server_name = f"server.{domain}"
+        server_name = client_vpn_server_name(domain)
         server = ca.issue_server(
             f"{name}-server",
             common_name=server_name,
@@ -104,7 +107,7 @@ class ClientVpn(pulumi.ComponentResource):
         clients: dict[str, IssuedCertificate] = {
             workstation: ca.issue_client(
                 f"{name}-{workstation}",
-                common_name=f"{workstation}.{domain}",
+                common_name=workstation_common_name(workstation, domain),
                 validity_days=settings.certificate_validity_days,
             )
             for workstation in settings.workstations
@@ -200,6 +203,28 @@ class ClientVpn(pulumi.ComponentResource):
                 ),
             )
 
+        # Each association routes the VPC's range by itself. An extra range outside it (the
+        # model admits only on-premises ranges, reached through the VPN gateway's propagated
+        # routes) needs a route through every associated subnet, which split tunnel pushes
+        # to the workstations; a route's subnet must be associated first.
+        self.routed_cidrs = [
+            str(cidr)
+            for cidr in settings.extra_authorized_cidrs
+            if not cidr.subnet_of(IPv4Network(network.vpc_cidr))
+        ]
+        for cidr in self.routed_cidrs:
+            for i, association in enumerate(associations):
+                aws.ec2clientvpn.Route(
+                    f"{name}-route-{cidr.replace('/', '-')}-{i}",
+                    client_vpn_endpoint_id=endpoint.id,
+                    destination_cidr_block=cidr,
+                    target_vpc_subnet_id=association.subnet_id,
+                    description="workstations to an on-premises range, through the VPC",
+                    opts=pulumi.ResourceOptions(
+                        parent=self, custom_timeouts=SLOW, depends_on=[association]
+                    ),
+                )
+
         # --- Profiles: one per workstation, secret (each holds a private key) --------------------
         names = list(clients)
         self.profiles = pulumi.Output.secret(
@@ -237,6 +262,7 @@ class ClientVpn(pulumi.ComponentResource):
                 "caCertificate": self.ca_cert_pem,
                 "serverCertificateArn": self.server_certificate_arn,
                 "authorizedCidrs": self.authorized_cidrs,
+                "routedCidrs": self.routed_cidrs,
                 "profiles": self.profiles,
                 "clientCertificatesExpireAt": self.client_certificates_expire_at,
             }

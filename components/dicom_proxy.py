@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
+from components.config.certificates import proxy_site_common_name
 from components.config.dicom_proxy import DicomProxySettings
 from components.naming import Naming
 from components.pki import CertificateAuthority
@@ -30,11 +31,6 @@ class DicomProxyAccessArgs:
     orthanc_image: str
     certificate_validity_days: int
     naming: Naming
-
-
-def proxy_sender(settings: DicomProxySettings) -> Sender:
-    """How the cloud Orthanc knows this site: by its calling AE title."""
-    return Sender(name=settings.name, ae_title=settings.ae_title)
 
 
 class DicomProxyAccess(pulumi.ComponentResource):
@@ -58,7 +54,7 @@ class DicomProxyAccess(pulumi.ComponentResource):
         # The site's identity towards the cloud: CN = site name, clientAuth only.
         certificate = args.dicom_ca.issue_client(
             f"{name}-client",
-            common_name=settings.name,
+            common_name=proxy_site_common_name(settings.name),
             validity_days=args.certificate_validity_days,
             opts=child,
         )

@@ -75,7 +75,7 @@ def area_key(
     # a stack deployed again after a destroy can take the same alias name.
     aws.kms.Alias(
         f"{name}-alias",
-        name=f"alias/{naming.prefix}-{area}",
+        name=naming.kms_alias(area),
         target_key_id=key.key_id,
         opts=opts,
     )

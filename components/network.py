@@ -207,14 +207,28 @@ class SecureNetwork(pulumi.ComponentResource):
                 opts=self._child,
             )
             self.vpn_gateway_id = vgw.id
+            propagation_after: list[pulumi.Resource] = []
+            if settings.direct_connect_gateway_id:
+                propagation_after.append(
+                    aws.directconnect.GatewayAssociation(
+                        f"{name}-dx",
+                        dx_gateway_id=settings.direct_connect_gateway_id,
+                        associated_gateway_id=vgw.id,
+                        # Only the VPC is advertised to the data centre.
+                        allowed_prefixes=[self.vpc_cidr],
+                        opts=self._child,
+                    )
+                )
             # Public route tables too: an Orthanc in a public subnet must answer on-premises
-            # senders over the tunnel, not through the Internet gateway.
+            # senders over the tunnel, not through the Internet gateway. With Direct Connect,
+            # propagation is enabled only once the gateway is associated with the Direct
+            # Connect gateway (AWS Direct Connect User Guide).
             for i, rt in enumerate(all_route_tables):
                 aws.ec2.VpnGatewayRoutePropagation(
                     f"{name}-vgw-propagation-{i}",
                     vpn_gateway_id=vgw.id,
                     route_table_id=rt.id,
-                    opts=self._child,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=propagation_after),
                 )
             if settings.site_to_site_vpns:
                 tunnel_logs = key.log_group(
@@ -226,15 +240,6 @@ class SecureNetwork(pulumi.ComponentResource):
                     public, secret = self._site_to_site_vpn(vpn, vgw, tunnel_logs)
                     self.site_to_site_vpns[vpn.name] = public
                     vpn_secrets[vpn.name] = secret
-            if settings.direct_connect_gateway_id:
-                aws.directconnect.GatewayAssociation(
-                    f"{name}-dx",
-                    dx_gateway_id=settings.direct_connect_gateway_id,
-                    associated_gateway_id=vgw.id,
-                    # Only the VPC is advertised to the data centre.
-                    allowed_prefixes=[self.vpc_cidr],
-                    opts=self._child,
-                )
         self.site_to_site_vpn_secrets = pulumi.Output.secret(vpn_secrets)
 
         self.refs = NetworkRefs(

@@ -21,7 +21,8 @@ from components.aws_context import (
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
 from components.config.deployment import proxy_sources
-from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs, proxy_sender
+from components.config.rendered_sizes import registered_senders
+from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
 from components.naming import Naming
 from components.network import SecureNetwork, SecureNetworkArgs
 from components.orthanc import OrthancServer, OrthancServerArgs
@@ -90,7 +91,7 @@ def build(settings: Settings) -> dict[str, Any]:
             architecture=architecture,
             protect=settings.is_production,
             private_source_groups=private_source_groups,
-            extra_senders=[proxy_sender(p) for p in settings.dicom_proxies],
+            senders=registered_senders(settings),
             proxy_sources=proxy_sources(settings.dicom_proxies),
         ),
     )

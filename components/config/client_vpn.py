@@ -19,12 +19,22 @@ from components.config.types import (
     Ipv4Cidr,
     LogRetentionDays,
     Number,
+    StrictBool,
     int_range,
     one_of,
 )
 
 # AWS sizes the client range at twice the concurrent connections; /22 suits about 512.
 CLIENT_CIDR_PREFIXES = (12, 22)
+
+# AWS Client VPN quotas (Administrator Guide, "AWS Client VPN quotas"), both adjustable:
+# 200 authorization rules per endpoint, 100 routes per target network association. Besides
+# the extra ranges, ClientVpn authorizes up to 3 Orthanc subnets and the VPC resolver, and
+# each association holds the VPC's own route.
+AUTHORIZATION_RULES_PER_ENDPOINT = 200
+ROUTES_PER_ASSOCIATION = 100
+_FIXED_AUTHORIZATIONS = 4
+_FIXED_ROUTES = 1
 
 
 def _check_client_cidr(network: IPv4Network) -> IPv4Network:
@@ -67,7 +77,7 @@ ClientCidr = Annotated[Ipv4Cidr, AfterValidator(_check_client_cidr)]
 
 
 class ClientVpnSettings(Section):
-    enabled: bool = False
+    enabled: StrictBool = False
     client_cidr: ClientCidr | None = None
     workstations: list[DnsLabel] = []
     # AWS refuses a server certificate without a domain name.
@@ -119,6 +129,7 @@ class ClientVpnSettings(Section):
         yield from duplicates(
             (*at, "extraAuthorizedCidrs"), [str(c) for c in self.extra_authorized_cidrs]
         )
+        yield from self._reach_problems(at, vpc_cidr, on_prem)
         if self.client_cidr is None:
             return
         client = self.client_cidr
@@ -135,3 +146,41 @@ class ClientVpnSettings(Section):
                     f"overlaps {cidr}, {label}: client addresses must be routable to nothing else",
                     str(client),
                 )
+
+    def _reach_problems(
+        self, at: Loc, vpc_cidr: IPv4Network, on_prem: list[tuple[Loc, IPv4Network]]
+    ) -> Iterator[Problem]:
+        """An extra range must be one the VPC routes to: its own range (every association
+        routes it), or an on-premises range, reached through the VPN gateway's propagated
+        routes (ClientVpn routes it through each associated subnet). Anything else would be
+        authorized but unreachable (AWS Client VPN Administrator Guide, "Routes": traffic
+        leaves through the associated subnet and follows its route table)."""
+        extra = self.extra_authorized_cidrs
+        outside = [c for c in extra if not c.subnet_of(vpc_cidr)]
+        if len(extra) + _FIXED_AUTHORIZATIONS > AUTHORIZATION_RULES_PER_ENDPOINT:
+            yield Problem(
+                (*at, "extraAuthorizedCidrs"),
+                f"lists {len(extra)} ranges; with Orthanc's subnets and the resolver that "
+                f"passes AWS's default quota of {AUTHORIZATION_RULES_PER_ENDPOINT} "
+                "authorization rules per Client VPN endpoint: use fewer, wider ranges",
+                len(extra),
+            )
+        elif len(outside) + _FIXED_ROUTES > ROUTES_PER_ASSOCIATION:
+            yield Problem(
+                (*at, "extraAuthorizedCidrs"),
+                f"lists {len(outside)} ranges outside the VPC, each a route through every "
+                f"associated subnet; AWS's default quota is {ROUTES_PER_ASSOCIATION} routes "
+                "per association, the VPC's own included: use fewer, wider ranges",
+                len(outside),
+            )
+        listed = ", ".join(f"{cidr} ({key_path(loc)})" for loc, cidr in on_prem) or "none set"
+        for i, cidr in enumerate(self.extra_authorized_cidrs):
+            if cidr.subnet_of(vpc_cidr) or any(cidr.subnet_of(r) for _, r in on_prem):
+                continue
+            yield Problem(
+                (*at, "extraAuthorizedCidrs", i),
+                f"is neither inside the VPC ({vpc_cidr}) nor inside an on-premises range "
+                "(orthgate:network siteToSiteVpns[].onPremCidrs, directConnectOnPremCidrs: "
+                f"{listed}): workstations reach only what the VPC routes to",
+                str(cidr),
+            )

@@ -6,12 +6,27 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
-from components.config.orthanc import AeTitle, OrthancSettings, parse_allowed_cidr
+from components.config.orthanc import (
+    AeTitle,
+    OrthancSettings,
+    ae_key,
+    ae_title_duplicates,
+    parse_allowed_cidr,
+)
 from components.config.types import NOT_INTERNET_ROUTABLE, DnsLabel, Number, int_range
+from components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
+
+# Orthanc matches AE titles without regard to case unless StrictAetComparison is true
+# (default false in Orthanc's configuration reference; no orthanc.json of ours sets it).
+_AE_CASE = " (Orthanc compares AE titles without regard to case)"
+_MODALITIES_CHOICES = (
+    "list the modalities allowed to store ([{name, aeTitle}, ...]), or remove the key "
+    "so that any modality on the site's LAN may store"
+)
 
 
 def parse_public_cidr(value: Any) -> IPv4Network:
@@ -25,6 +40,33 @@ def parse_public_cidr(value: Any) -> IPv4Network:
     return network
 
 
+def check_modalities_given(value: Any) -> Any:
+    """``modalities`` as written: a list with entries; absent means any modality may store.
+
+    Only a key that is present reaches this (defaults are not validated), so null and an
+    empty list are refused instead of meaning "any" and "none".
+    """
+    if value is None:
+        raise ValueError(
+            "is null, as when every entry under `modalities:` is commented out: "
+            + _MODALITIES_CHOICES
+        )
+    if isinstance(value, list) and not value:
+        raise ValueError(
+            "is an empty list, so no modality could store into the proxy: " + _MODALITIES_CHOICES
+        )
+    return value
+
+
+def check_listen_port(port: int) -> int:
+    if port in PROXY_HOST_PORTS:
+        raise ValueError(
+            f"is reserved on the proxy machine for {PROXY_HOST_PORTS[port]}: choose another "
+            f"port (not {', '.join(map(str, sorted(PROXY_HOST_PORTS)))})"
+        )
+    return port
+
+
 PublicCidr = Annotated[IPv4Network, BeforeValidator(parse_public_cidr)]
 
 
@@ -35,31 +77,59 @@ class ProxyModality(Section):
     ae_title: AeTitle
 
 
+# The whole union is annotated: a given null must reach the check, not match `| None`.
+ProxyModalities = Annotated[list[ProxyModality] | None, BeforeValidator(check_modalities_given)]
+
+
 class DicomProxySettings(Section):
     name: DnsLabel
     source_cidrs: Annotated[list[PublicCidr], Field(min_length=1)]
     ae_title: AeTitle
-    # None: any modality on the LAN may store into the proxy.
-    modalities: list[ProxyModality] | None = None
-    listen_port: Annotated[Number, int_range(1, 65535, "a TCP port")] = 104
+    # None (key absent): any modality on the LAN may store into the proxy. A key given as
+    # null or [] is refused: commented-out entries must not open the proxy, nor lock it.
+    modalities: ProxyModalities = None
+    listen_port: Annotated[
+        Number, int_range(1, 65535, "a TCP port"), AfterValidator(check_listen_port)
+    ] = 104
     backlog_warning_instances: Annotated[
         Number, int_range(1, 10_000_000, "a number of instances")
     ] = 10000
 
-    def problems(self, at: Loc) -> Iterator[Problem]:
+    def problems(self, at: Loc, *, cloud_ae_title: str | None = None) -> Iterator[Problem]:
         yield from duplicates((*at, "sourceCidrs"), [str(c) for c in self.source_cidrs])
-        if self.modalities is not None:
-            yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")
-            yield from duplicates(
-                (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
-            )
-            for i, modality in enumerate(self.modalities):
-                if modality.ae_title == self.ae_title:
-                    yield Problem(
-                        (*at, "modalities", i, "aeTitle"),
-                        "is the proxy's own AE title; a modality needs its own",
-                        modality.ae_title,
-                    )
+        if self.modalities is None:
+            return
+        yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")
+        yield from ae_title_duplicates(
+            (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
+        )
+        reserved = {name.casefold(): name for name in RESERVED_MODALITY_NAMES}
+        for i, modality in enumerate(self.modalities):
+            # The proxy's orthanc.json lists its upstream among DicomModalities: a modality
+            # of that name would replace it, and the forwarder would send to the modality.
+            if modality.name.casefold() in reserved:
+                yield Problem(
+                    (*at, "modalities", i, "name"),
+                    f"is the name the proxy's configuration gives its upstream (the cloud "
+                    f"Orthanc), so this modality would replace it; choose another name (not "
+                    f"{', '.join(sorted(RESERVED_MODALITY_NAMES))})",
+                    modality.name,
+                )
+            if ae_key(modality.ae_title) == ae_key(self.ae_title):
+                yield Problem(
+                    (*at, "modalities", i, "aeTitle"),
+                    f"is the proxy's own AE title{_AE_CASE}; a modality needs its own",
+                    modality.ae_title,
+                )
+            elif cloud_ae_title is not None and ae_key(modality.ae_title) == ae_key(cloud_ae_title):
+                # The proxy registers the cloud under its AE title too: an incoming store
+                # with it would be matched to the upstream entry, not to this modality.
+                yield Problem(
+                    (*at, "modalities", i, "aeTitle"),
+                    f"is the cloud Orthanc's AE title, orthgate:orthanc.aeTitle, which the "
+                    f"proxy registers as its upstream{_AE_CASE}; a modality needs its own",
+                    modality.ae_title,
+                )
 
 
 def proxy_problems(
@@ -76,24 +146,29 @@ def proxy_problems(
             [p.name for p in proxies],
         )
     yield from duplicates(at, [p.name for p in proxies], "name")
-    yield from duplicates(at, [p.ae_title for p in proxies], "aeTitle")
+    yield from ae_title_duplicates(at, [p.ae_title for p in proxies], "aeTitle")
     modality_names = {m.name: i for i, m in enumerate(orthanc.modalities)}
-    modality_aes = {m.ae_title: i for i, m in enumerate(orthanc.modalities)}
+    modality_aes: dict[str, int] = {}
+    for i, m in enumerate(orthanc.modalities):
+        modality_aes.setdefault(ae_key(m.ae_title), i)
     allowed = {str(c): i for i, c in enumerate(orthanc.dicom_allowed_cidrs)}
     seen_cidrs: dict[str, Loc] = {}
     for i, proxy in enumerate(proxies):
-        yield from proxy.problems((*at, i))
-        if proxy.ae_title == orthanc.ae_title:
+        yield from proxy.problems((*at, i), cloud_ae_title=orthanc.ae_title)
+        if ae_key(proxy.ae_title) == ae_key(orthanc.ae_title):
             yield Problem(
                 (*at, i, "aeTitle"),
-                "is the cloud Orthanc's own AE title (orthgate:orthanc.aeTitle)",
+                f"is the cloud Orthanc's own AE title, orthgate:orthanc.aeTitle{_AE_CASE}",
                 proxy.ae_title,
             )
-        if proxy.ae_title in modality_aes:
+        if ae_key(proxy.ae_title) in modality_aes:
             yield Problem(
                 (*at, i, "aeTitle"),
                 "is already registered at "
-                + key_path(("orthanc", "modalities", modality_aes[proxy.ae_title], "aeTitle")),
+                + key_path(
+                    ("orthanc", "modalities", modality_aes[ae_key(proxy.ae_title)], "aeTitle")
+                )
+                + _AE_CASE,
                 proxy.ae_title,
             )
         if proxy.name in modality_names:

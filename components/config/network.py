@@ -18,6 +18,7 @@ from components.config.types import (
     LogRetentionDays,
     Number,
     PublicIpv4,
+    StrictBool,
     int_range,
     one_of,
 )
@@ -137,7 +138,7 @@ class SiteToSiteVpnSettings(Section):
     customer_gateway_ip: PublicIpv4
     bgp_asn: Annotated[Number, AfterValidator(_check_bgp_asn)] = 65000
     on_prem_cidrs: Annotated[list[OnPremCidr], Field(min_length=1)]
-    static_routes_only: bool = False
+    static_routes_only: StrictBool = False
 
 
 class NetworkSettings(Section):
@@ -159,7 +160,7 @@ class NetworkSettings(Section):
     # a source of plaintext DICOM that a security group cannot tell from the same addresses
     # arriving over the Internet gateway. Only on explicit request, and only with Orthanc
     # off the Internet (orthgate:orthanc.placement: private).
-    allow_routable_on_prem_cidrs: bool = False
+    allow_routable_on_prem_cidrs: StrictBool = False
 
     @property
     def private_path_cidrs(self) -> list[IPv4Network]:

@@ -8,6 +8,8 @@ before a single resource is declared and reports all problems at once.
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -18,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from components.config.alarms import AlarmSettings
 from components.config.base import Section
+from components.config.certificates import certificate_problems
 from components.config.client_vpn import ClientVpnSettings
 from components.config.deployment import deployment_problems
 from components.config.dicom_proxy import DicomProxySettings, proxy_problems
@@ -25,6 +28,7 @@ from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise
 from components.config.network import NetworkSettings
 from components.config.orthanc import OrthancSettings
 from components.config.quotas import QuotaSettings
+from components.config.rendered_sizes import rendered_size_problems
 
 Environment = Literal["dev", "tst", "stg", "prd"]
 
@@ -56,6 +60,8 @@ class Settings(Section):
         )
         yield from proxy_problems(self.dicom_proxies, self.orthanc)
         yield from self.alarms.problems(("alarms",))
+        yield from certificate_problems(self)
+        yield from rendered_size_problems(self)
         yield from deployment_problems(self)
 
 
@@ -89,7 +95,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
             if _field_by_alias(Settings, key) is None:
                 value = config.get(key)  # unknown and not JSON: refused below as unknown
             else:
-                problems.append(Problem((key,), f"is not a valid object: {error.__cause__}"))
+                problems.append(_unreadable(key, config.get(key), error.__cause__))
                 continue
         if value is not None:
             raw[key] = value
@@ -124,19 +130,113 @@ def _is_structured(key: str) -> bool:
 
 
 def _problem_from(detail: ErrorDetails) -> Problem:
-    loc: Loc = tuple(detail["loc"])
     kind = detail["type"]
+    # A union member's tag (e.g. "function-after[...]") is pydantic's, not a key.
+    loc: Loc = tuple(
+        part
+        for i, part in enumerate(detail["loc"])
+        if isinstance(part, int)
+        or "[" not in part
+        or (kind == "extra_forbidden" and i == len(detail["loc"]) - 1)
+    )
     if kind == "missing":
         return Problem(loc, "is required")
     if kind == "extra_forbidden":
-        return Problem(loc, _unknown_key_rule(loc), detail["input"])
-    if kind == "value_error":
-        rule = str(detail.get("ctx", {}).get("error", detail["msg"]))
-    else:
-        rule = detail["msg"]
-        if rule.startswith("Input should be"):
-            rule = "must be" + rule[len("Input should be") :]
-    return Problem(loc, rule, detail["input"])
+        return Problem(loc, _unknown_key_rule(loc), _shown(detail["input"]))
+    return Problem(loc, _rule(detail), _shown(detail["input"]))
+
+
+# pydantic's wording for its own checks, in the words of the other refusals. Checks orthgate
+# defines itself raise ValueError with their rule, which is kept as it is.
+_RULES = {
+    "model_type": "must be an object (key: value pairs)",
+    "model_attributes_type": "must be an object (key: value pairs)",
+    "dict_type": "must be an object (key: value pairs)",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "set_type": "must be a list",
+    "string_type": "must be a string",
+    "string_unicode": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_parsing_size": "is too large a number",
+    "int_from_float": "must be a whole number, not a fraction",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "none_required": "must be empty (null)",
+    "recursion_loop": "is nested too deeply",
+    "enum": "must be one of the documented values",
+}
+
+
+def _rule(detail: ErrorDetails) -> str:
+    kind = detail["type"]
+    ctx: dict[str, Any] = dict(detail.get("ctx") or {})
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", detail["msg"])).removeprefix("Assertion failed, ")
+    if kind in _RULES:
+        return _RULES[kind]
+    if kind in ("too_short", "too_long"):
+        count = ctx.get("min_length" if kind == "too_short" else "max_length")
+        bound = "at least" if kind == "too_short" else "at most"
+        return f"must have {bound} {count} entr{'y' if count == 1 else 'ies'}"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern')}"
+    if kind in ("string_too_short", "string_too_long"):
+        count = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        bound = "at least" if kind == "string_too_short" else "at most"
+        return f"must be {bound} {count} character{'' if count == 1 else 's'} long"
+    rule = str(detail["msg"])
+    if rule.startswith("Input should be"):
+        rule = "must be" + rule[len("Input should be") :]
+    return rule
+
+
+# How much of a refused value a message shows: Problem prints at most 120 characters of it,
+# and a value nested thousands deep or a number of thousands of digits (which Python will
+# not even turn into text) must not stop the refusal from being written.
+_SHOWN_DEPTH = 8
+_SHOWN_ITEMS = 20
+_SHOWN_INT_BITS = 200  # about 60 digits
+
+
+def _shown(value: Any, depth: int = 0) -> Any:
+    """``value`` cut down to what a refusal can print."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if value.bit_length() <= _SHOWN_INT_BITS:
+            return value
+        digits = math.floor(math.log10(abs(value))) + 1
+        return f"a number of {digits} digits"
+    if isinstance(value, str):
+        return value if len(value) <= 1000 else value[:1000]
+    if isinstance(value, dict | list | tuple) and depth >= _SHOWN_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        items = list(value.items())[:_SHOWN_ITEMS]
+        return {str(_shown(k, depth + 1)): _shown(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [_shown(item, depth + 1) for item in value[:_SHOWN_ITEMS]]
+    return value
+
+
+def _unreadable(key: str, text: str | None, cause: BaseException | None) -> Problem:
+    """A structured key whose value the SDK could not decode from the JSON the CLI passed."""
+    model_field = _field_by_alias(Settings, key)
+    annotation = _unwrap(model_field.annotation) if model_field else None
+    is_list = typing.get_origin(annotation) is list
+    shape = "a list" if is_list else "an object (key: value pairs)"
+    if isinstance(cause, RecursionError):
+        rule = f"is nested too deeply to be read; must be {shape}"
+    elif isinstance(cause, json.JSONDecodeError):
+        rule = f"is not a valid {'list' if is_list else 'object'}: must be {shape}"
+    else:  # e.g. a number of more than 4300 digits
+        rule = f"holds a value that cannot be read (a number far too long?); must be {shape}"
+    return Problem((key,), rule, _shown(text))
 
 
 def _unknown_key_rule(loc: Loc) -> str:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 # Ranges that can never be an address seen on the Internet (a customer gateway, a site's
 # egress address).
@@ -38,20 +39,30 @@ RFC1918 = tuple(
 )
 
 
+def _clipped(text: str, keep: int = 20) -> str:
+    """``text`` for a message, cut short when long."""
+    return text if len(text) <= keep else text[:keep] + "..."
+
+
 def parse_ipv4_cidr(value: Any) -> ipaddress.IPv4Network:
     """Parse ``a.b.c.d/nn`` strictly: an explicit prefix and no host bits set."""
     if not isinstance(value, str):
         raise ValueError("must be an IPv4 CIDR written as a string, like 10.20.0.0/16")
     text = value.strip()
     address, slash, prefix = text.partition("/")
-    if not slash or not prefix.isdigit():
+    # ASCII digits only: str.isdigit() also holds for '²' or Arabic-Indic digits.
+    if not slash or not _ASCII_DIGITS.fullmatch(prefix):
         raise ValueError("must be an IPv4 CIDR with an explicit prefix, like 10.20.0.0/16")
     try:
         ipaddress.IPv4Address(address)
     except ValueError:
-        raise ValueError(f"{address!r} is not an IPv4 address (IPv4 CIDR expected)") from None
-    if not 0 <= int(prefix) <= 32:
-        raise ValueError(f"the prefix /{prefix} is out of range: an IPv4 prefix is /0 to /32")
+        raise ValueError(
+            f"'{_clipped(address)}' is not an IPv4 address (IPv4 CIDR expected)"
+        ) from None
+    if len(prefix) > 2 or int(prefix) > 32:
+        raise ValueError(
+            f"the prefix /{_clipped(prefix)} is out of range: an IPv4 prefix is /0 to /32"
+        )
     try:
         return ipaddress.IPv4Network(text)
     except ValueError:
@@ -78,10 +89,18 @@ def parse_public_ipv4(value: Any) -> ipaddress.IPv4Address:
 
 
 def check_domain_name(value: str) -> str:
-    """A fully qualified, lower-case DNS name of at least two labels."""
+    """A fully qualified, lower-case DNS name of at least two labels, and a name: not an
+    IPv4 address written in dotted form."""
     labels = value.split(".")
     if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
         raise ValueError("must be a fully qualified lower-case DNS name, e.g. pacs.example.org")
+    # A top-level domain is never all-numeric (RFC 1123 section 2.1, RFC 3696 section 2):
+    # 169.254.169.254 or 127.0.0.1 are addresses, and clients would treat them so.
+    if labels[-1].isdigit():
+        raise ValueError(
+            "must be a DNS name, not an IP address: its last label (the top-level domain) "
+            "is all digits, which no DNS name has (RFC 1123, RFC 3696); e.g. pacs.example.org"
+        )
     return value
 
 
@@ -122,11 +141,38 @@ def _no_bools(value: Any) -> Any:
     return value
 
 
+# Words YAML 1.1 reads as booleans. Pulumi reads stack files with Go's yaml.v3, to which only
+# true/false (also True/TRUE, False/FALSE) are booleans: `enabled: NO` or `on` reaches the
+# program as the string "NO" or "on", which pydantic would quietly turn into a boolean.
+_YAML11_BOOLEAN_WORDS = frozenset(
+    f(word)
+    for word in ("y", "yes", "n", "no", "on", "off", "true", "false")
+    for f in (str.lower, str.upper, str.capitalize)
+)
+
+
+def _only_true_false(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    # What `pulumi config set` stores when told --type string: the meaning is unambiguous.
+    if value in ("true", "false"):
+        return value == "true"
+    if isinstance(value, str) and value in _YAML11_BOOLEAN_WORDS:
+        raise ValueError(
+            f"must be true or false; '{value}' is a string to Pulumi (its YAML reader takes "
+            "only true and false as booleans, not yes/no/on/off): write true or false, "
+            "unquoted"
+        )
+    raise ValueError("must be true or false, unquoted")
+
+
 Ipv4Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(parse_ipv4_cidr)]
 PublicIpv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(parse_public_ipv4)]
 DnsLabel = Annotated[str, Field(strict=True), AfterValidator(check_dns_label)]
 DomainName = Annotated[str, Field(strict=True), AfterValidator(check_domain_name)]
 Number = Annotated[int, BeforeValidator(_no_bools)]
+# A boolean key: only true or false, never 'NO', 'yes', 'on', 1 or 0 (see above).
+StrictBool = Annotated[bool, BeforeValidator(_only_true_false)]
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
 LOG_RETENTION_DAYS = (

@@ -74,7 +74,7 @@ class SecretWriter:
         secret = aws.secretsmanager.Secret(
             f"{self._name}-{role}-secret",
             # A prefix, so a re-deploy never waits for a deleted secret's recovery window.
-            name_prefix=f"orthgate/{stack}/orthanc/{role}-",
+            name_prefix=self._naming.secret_name_prefix("orthanc", role),
             description=f"orthgate {stack}: {description}",
             kms_key_id=self._key.arn,
             recovery_window_in_days=30 if self._protect else 7,
@@ -109,6 +109,15 @@ def orthanc_spec(
         database=Database(host=database) if database is not None else None,
         several_writers=settings.is_fleet,
     )
+
+
+def config_secret_value(spec: OrthancConfigSpec) -> str:
+    """The configuration secret: orthanc.json, as a string, in a JSON object.
+
+    It grows with every registered sender; a Secrets Manager value holds at most 64 KiB,
+    which ``components.config.rendered_sizes`` checks with this very function.
+    """
+    return json.dumps({"orthanc.json": to_json(render_orthanc_config(spec))})
 
 
 def host_secrets(
@@ -153,16 +162,8 @@ def host_secrets(
         "config",
         "Orthanc configuration (orthanc.json without passwords)",
         pulumi.Output.all(bucket_name, database_address).apply(
-            lambda v: json.dumps(
-                {
-                    "orthanc.json": to_json(
-                        render_orthanc_config(
-                            orthanc_spec(
-                                settings, context, naming, senders, bucket=v[0], database=v[1]
-                            )
-                        )
-                    )
-                }
+            lambda v: config_secret_value(
+                orthanc_spec(settings, context, naming, senders, bucket=v[0], database=v[1])
             )
         ),
     )

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.config.orthanc import database_storage_ceiling_gib
 from components.iam_policies import tls_only_bucket_policy
 from components.naming import Naming
 
@@ -170,20 +171,22 @@ def postgresql_index(
         tags=naming.tags(f"{name}-parameters"),
         opts=opts,
     )
+    # Both names follow RDS's identifier rules for any stack name (see Naming).
+    identifier_prefix = naming.rds_identifier_prefix("orthanc")
     # A final snapshot name is used once per destroy: a fresh suffix per deployment keeps a
     # second destroy (after a re-deploy) from colliding with the first one's snapshot.
     final_snapshot = None
     if protect:
         suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=opts)
-        final_snapshot = suffix.hex.apply(lambda h: f"{naming.prefix}-orthanc-final-{h}")
+        final_snapshot = suffix.hex.apply(lambda h: f"{identifier_prefix}final-{h}")
     instance = aws.rds.Instance(
         name,
-        identifier_prefix=f"{naming.prefix}-orthanc-",
+        identifier_prefix=identifier_prefix,
         engine="postgres",
         engine_version=POSTGRES_MAJOR_VERSION,
         instance_class=settings.instance_class,
         allocated_storage=settings.storage_gib,
-        max_allocated_storage=settings.storage_gib * 5,
+        max_allocated_storage=database_storage_ceiling_gib(settings.storage_gib),
         storage_type="gp3",
         storage_encrypted=True,
         kms_key_id=key.arn,

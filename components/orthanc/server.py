@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.config.certificates import orthanc_server_common_name
 from components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
 from components.logs import area_key
 from components.naming import Naming
@@ -40,7 +41,8 @@ class OrthancServerArgs:
     architecture: str = "x86_64"  # of the instance type, and so of the AMI
     protect: bool = False
     # Senders registered besides settings.modalities (e.g. DICOM proxy sites).
-    extra_senders: Sequence[Sender] = ()
+    # Every sender Orthanc registers, in order (config.rendered_sizes.registered_senders).
+    senders: Sequence[Sender] = ()
     # (site, CIDR): DICOM proxy sites' egress addresses, admitted to DICOM TLS.
     proxy_sources: Sequence[tuple[str, str]] = ()
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
@@ -215,7 +217,7 @@ class OrthancServer(pulumi.ComponentResource):
         self.https_url = self.dicom_tls_host.apply(lambda host: f"https://{host}/")
         self.dicom_ca = CertificateAuthority(
             f"{name}-dicom-ca",
-            common_name=f"orthgate {naming.stack} DICOM CA",
+            common_name=naming.common_name("DICOM CA"),
             trust_domain="DICOM",
             validity_days=DICOM_CA_VALIDITY_DAYS,
             longest_leaf_days=settings.certificate_validity_days,
@@ -225,8 +227,9 @@ class OrthancServer(pulumi.ComponentResource):
         self.dicom_ca_cert_pem = self.dicom_ca.cert_pem
         # X.509 caps a common name at 64 characters, which a load balancer's DNS name can
         # pass; clients check the alternative names anyway.
+        fallback = naming.common_name("Orthanc")
         common_name = self.dicom_tls_host.apply(
-            lambda host: host if host and len(host) <= 64 else f"orthgate {naming.stack} Orthanc"
+            lambda host: orthanc_server_common_name(host, fallback)
         )
         server_cert = self.dicom_ca.issue_server(
             f"{name}-server",
@@ -240,8 +243,7 @@ class OrthancServer(pulumi.ComponentResource):
         self.server_cert_expires_at = server_cert.expires_at
 
         # --- Secrets (Secrets Manager, encrypted with the Orthanc key) ------------------------
-        senders = [Sender(m.name, m.ae_title) for m in settings.modalities]
-        senders += list(args.extra_senders)
+        senders = list(args.senders)
         secrets = configuration.host_secrets(
             name,
             configuration.SecretWriter(

@@ -9,6 +9,8 @@ the whole bundle is a secret.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,22 @@ from components.render.orthanc_config import Sender, modality_entry, sender_entr
 FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
 FORWARDER_USER = "forwarder"
 FORWARDER_STATUS_PORT = 8099
+# The proxy Orthanc's own ports inside its container; the site's listenPort maps to the first.
+PROXY_DICOM_PORT = 4242
+PROXY_HTTP_PORT = 8042
 # Official Python image, pinned: it runs only the standard-library forwarder.
 DEFAULT_FORWARDER_IMAGE = "python:3.12.8-slim-bookworm"
+# The proxy's upstream, by name, among its DicomModalities (the forwarder's destination).
 CLOUD_MODALITY = "cloud"
+# DicomModalities entries the bundle itself declares: no site modality may take these names.
+RESERVED_MODALITY_NAMES = frozenset({CLOUD_MODALITY})
+# Ports the bundle keeps for itself on the site's machine, and what uses each: the
+# modalities' port (listenPort) must be another. The status page is published on the
+# host's loopback; the REST API port stays free so it can be published the same way.
+PROXY_HOST_PORTS = {
+    FORWARDER_STATUS_PORT: f"the forwarder's status page (127.0.0.1:{FORWARDER_STATUS_PORT})",
+    PROXY_HTTP_PORT: "the proxy Orthanc's REST API (HttpPort in orthanc/orthanc.json)",
+}
 
 # Paths inside the proxy's containers.
 TLS_DIR = "/etc/orthanc/tls"
@@ -49,12 +64,15 @@ class ProxyBundleSpec:
     backlog_warning_instances: int = 10000
     tls_dir: str = TLS_DIR
     storage_dir: str = STORAGE_DIR
-    orthanc_url: str = "http://orthanc:8042"
+    orthanc_url: str = f"http://orthanc:{PROXY_HTTP_PORT}"
     status_address: str = "0.0.0.0"  # noqa: S104 - inside its container; published to loopback
 
 
 def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
     restricted = spec.modalities is not None
+    taken = [s.name for s in spec.modalities or () if s.name in RESERVED_MODALITY_NAMES]
+    if taken:  # the configuration model refuses these; never render a replaced upstream
+        raise ValueError(f"modality names reserved by the proxy bundle: {taken}")
     modalities: dict[str, Any] = {
         CLOUD_MODALITY: modality_entry(
             spec.cloud_ae_title, spec.cloud_host, spec.cloud_port, may_store=False, use_tls=True
@@ -64,8 +82,8 @@ def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
     return {
         "Name": f"orthgate proxy {spec.site}",
         "DicomAet": spec.ae_title,
-        "DicomPort": 4242,
-        "HttpPort": 8042,
+        "DicomPort": PROXY_DICOM_PORT,
+        "HttpPort": PROXY_HTTP_PORT,
         # The LAN side is plaintext DICOM (that is the point of a proxy); the REST API is
         # reached by the forwarder only and is never published outside the compose network.
         "RemoteAccessAllowed": True,
@@ -122,7 +140,7 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
                 "restart": "unless-stopped",
                 # DCMTK leaves Nagle on: small images would each wait for a delayed ACK.
                 "environment": {"TCP_NODELAY": "1"},
-                "ports": [f"{spec.listen_port}:4242"],
+                "ports": [f"{spec.listen_port}:{PROXY_DICOM_PORT}"],
                 "volumes": [
                     "./orthanc/orthanc.json:/etc/orthanc/orthanc.json:ro",
                     f"./tls:{spec.tls_dir}:ro",
@@ -151,7 +169,54 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
     }
 
 
+def echoscu_command(spec: ProxyBundleSpec) -> list[str]:
+    """The argv that checks the link to the cloud, as the site README shows it."""
+    return [
+        "echoscu",
+        "-aet",
+        spec.ae_title,
+        "-aec",
+        spec.cloud_ae_title,
+        "+tls",
+        f"tls/{SITE_KEY}",
+        f"tls/{SITE_CERT}",
+        "+cf",
+        f"tls/{CA_CERT}",
+        spec.cloud_host,
+        str(spec.cloud_port),
+    ]
+
+
+def _shell_line(argv: Sequence[str], indent: str = "    ", break_before: int | None = None) -> str:
+    """A shell command line, each word quoted: values never become more words or commands.
+
+    dcmtk's tools take no ``--`` end of options; an option's value is read as a value even
+    when it starts with ``-``, and the configuration refuses AE titles starting with it.
+    """
+    words = [shlex.quote(word) for word in argv]
+    if break_before is None:
+        return indent + " ".join(words)
+    return (
+        indent
+        + " ".join(words[:break_before])
+        + " \\\n"
+        + indent
+        + "  "
+        + " ".join(words[break_before:])
+    )
+
+
+def _code(value: object) -> str:
+    """A Markdown code span showing ``value`` as is, backticks included."""
+    text = str(value)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def render_site_readme(spec: ProxyBundleSpec) -> str:
+    echo = _shell_line(echoscu_command(spec), break_before=5)
+    status = _shell_line(["curl", "-s", f"http://127.0.0.1:{FORWARDER_STATUS_PORT}/status"])
     return f"""# orthgate DICOM proxy: site {spec.site}
 
 This folder runs an Orthanc that receives images from the site's modalities in plaintext
@@ -166,19 +231,18 @@ folder readable by administrators only.
     docker compose up -d
 
 ## Modalities (on the LAN)
-Send to this machine's address, port {spec.listen_port}, called AE title `{spec.ae_title}`.
+Send to this machine's address, port {spec.listen_port}, called AE title {_code(spec.ae_title)}.
 {_modalities_line(spec)}
 
 ## Firewall
-- Outbound: TCP to `{spec.cloud_host}` port {spec.cloud_port} only (DICOM TLS).
+- Outbound: TCP to {_code(spec.cloud_host)} port {spec.cloud_port} only (DICOM TLS).
 - Inbound: TCP {spec.listen_port} from the modalities' LAN only. Nothing from the Internet.
 
 ## Check the link to the cloud
-    echoscu -aet {spec.ae_title} -aec {spec.cloud_ae_title} \\
-      +tls tls/{SITE_KEY} tls/{SITE_CERT} +cf tls/{CA_CERT} {spec.cloud_host} {spec.cloud_port}
+{echo}
 
 ## Watch the backlog
-    curl -s http://127.0.0.1:{FORWARDER_STATUS_PORT}/status
+{status}
     docker compose logs -f forwarder    # one line per forwarded study
 
 The site certificate expires; when orthgate renews it, write the new bundle over this
@@ -190,7 +254,7 @@ volume across restarts and updates.
 def _modalities_line(spec: ProxyBundleSpec) -> str:
     if spec.modalities is None:
         return "Any calling AE title is accepted."
-    titles = ", ".join(f"`{m.ae_title}`" for m in spec.modalities)
+    titles = ", ".join(_code(m.ae_title) for m in spec.modalities)
     return f"Only these calling AE titles are accepted: {titles}."
 
 

@@ -116,6 +116,7 @@ class AwsMock:
             "aws:ec2clientvpn/endpoint:Endpoint": self._client_vpn_endpoint,
             "aws:ec2clientvpn/networkAssociation:NetworkAssociation": self._vpn_association,
             "aws:ec2clientvpn/authorizationRule:AuthorizationRule": self._vpn_authorization,
+            "aws:ec2clientvpn/route:Route": self._vpn_route_entry,
             "aws:ec2/subnetCidrReservation:SubnetCidrReservation": self._cidr_reservation,
             "aws:lb/loadBalancer:LoadBalancer": self._load_balancer,
             "aws:lb/targetGroup:TargetGroup": self._target_group,
@@ -494,6 +495,12 @@ class AwsMock:
     def _vpn_authorization(self, name: str, inputs: dict) -> tuple[str, dict]:
         target = inputs.get("targetNetworkCidr")
         return f"{inputs.get('clientVpnEndpointId')},{target}", {}
+
+    def _vpn_route_entry(self, name: str, inputs: dict) -> tuple[str, dict]:
+        # The provider's id: endpoint, target subnet and destination, comma-separated.
+        keys = ("clientVpnEndpointId", "targetVpcSubnetId", "destinationCidrBlock")
+        route_id = ",".join(str(inputs.get(k)) for k in keys)
+        return route_id, {"origin": "add-route", "type": "Nat", "status": "active"}
 
     # --- Load balancing, Auto Scaling, alarms ---------------------------------------------------
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
+from tests.harness import stack_file
 from tests.harness.aws_mock import DEFAULT_REGION, AwsMock
 from tests.harness.random_mock import (
     RANDOM_ID,
@@ -258,9 +258,9 @@ def cli_config(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` block of a ``stacks/Pulumi.<stack>.yaml`` file."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return dict(document.get("config") or {})
+    """The ``config:`` block of a ``stacks/Pulumi.<stack>.yaml`` file, read as the Pulumi CLI
+    reads it (Go's yaml.v3, not PyYAML's YAML 1.1: see tests/harness/stack_file.py)."""
+    return stack_file.read_stack_file(path)
 
 
 def shipped_stacks() -> list[Path]:

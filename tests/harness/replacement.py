@@ -493,6 +493,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
         "description",
         "targetNetworkCidr",
     ),
+    # Not re-read: the route has no Update, so every argument, the description included.
+    "aws:ec2clientvpn/route:Route": _regional(
+        "clientVpnEndpointId", "description", "destinationCidrBlock", "targetVpcSubnetId"
+    ),
     # --- tls ---------------------------------------------------------------------------------
     # terraform-provider-tls internal/provider/resource_private_key.go: all arguments.
     "tls:index/privateKey:PrivateKey": frozenset({"algorithm", "ecdsaCurve", "rsaBits"}),

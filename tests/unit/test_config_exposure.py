@@ -379,3 +379,24 @@ def test_the_model_counts_exactly_the_rules_the_program_declares(path):
     # The index database's group has its one fixed rule, outside the plan.
     declared.discard("orthanc-index-from-orthanc")
     assert declared == {f"orthanc-{rule.name}" for rule in plan.rules}
+
+
+# --- Client VPN quotas ----------------------------------------------------------------------
+
+
+def test_extra_ranges_stay_within_client_vpn_route_and_authorization_quotas():
+    site = {"siteToSiteVpns": [{**VPN, "onPremCidrs": ["172.20.0.0/16"]}]}
+    on_prem = [f"172.20.{i}.0/24" for i in range(100)]
+    text = only_problem(
+        stack(site, clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": on_prem}),
+        "orthgate:clientVpn.extraAuthorizedCidrs",
+    )
+    assert "100 routes per association" in text
+    parse_settings(stack(site, clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": on_prem[:99]}))
+    in_vpc = [f"10.40.{i}.0/24" for i in range(16, 213)]  # 197 ranges + 4 of orthgate's
+    text = only_problem(
+        stack(clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": in_vpc}),
+        "orthgate:clientVpn.extraAuthorizedCidrs",
+    )
+    assert "200 authorization rules" in text
+    parse_settings(stack(clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": in_vpc[:196]}))

@@ -1,0 +1,206 @@
+"""Size limits AWS sets on what the program renders, checked on plain values before any
+resource is declared: what the Orthanc hosts are told, in secrets and in user data.
+
+Sizes are measured with the very functions the components render with
+(``components.orthanc.configuration``), fed the stack's settings and, for what only AWS
+knows at deploy time, placeholders as long as the longest real value, so the bound is
+exact or errs on the safe side:
+
+- the configuration secret (orthanc.json) grows with every registered sender, modalities
+  and DICOM proxy sites alike; it holds no password or key. The other secrets do not grow
+  with the configuration: the admin secret holds a 32-character password, the TLS secret
+  two certificates and one RSA 2048 key of bounded size (about 6 KB);
+- the user data grows with the container image references (and the stack name).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from components.config.errors import Problem
+from components.naming import UNIQUE_SUFFIX_LENGTH, Naming
+from components.render.orthanc_config import Sender
+
+if TYPE_CHECKING:
+    from components.config.settings import Settings
+
+# Secrets Manager quotas: a secret value (SecretString) holds at most 65,536 bytes
+# (Secrets Manager User Guide, "AWS Secrets Manager quotas"; not adjustable).
+SECRET_VALUE_LIMIT = 65536
+
+# The longest value each placeholder stands for.
+STACK_NAME_MAX_LENGTH = 100  # the Pulumi CLI refuses longer stack names
+BUCKET_NAME_MAX_LENGTH = 63  # S3 bucket naming rules
+DNS_NAME_MAX_LENGTH = 253  # the database endpoint is a DNS name (RFC 1035)
+REGION_MAX_LENGTH = 20  # the longest region code today has 14 characters
+PARTITION = "aws-us-gov"  # the longest partition with Secrets Manager, in ARNs
+
+
+def _placeholder(length: int, seed: str) -> str:
+    """Letters and digits that look random, so they compress no better than real values."""
+    digest = hashlib.shake_256(seed.encode()).digest(length)
+    return base64.b32encode(digest).decode().lower()[:length]
+
+
+def _context():  # noqa: ANN202 - AwsContext, imported late (it needs pulumi_aws)
+    from components.aws_context import AwsContext
+
+    return AwsContext(
+        region=_placeholder(REGION_MAX_LENGTH, "region"),
+        account_id="0" * 12,
+        partition=PARTITION,
+        dns_suffix="amazonaws.com",
+    )
+
+
+def _naming(settings: Settings) -> Naming:
+    return Naming(
+        stack=_placeholder(STACK_NAME_MAX_LENGTH, "stack"), environment=settings.environment
+    )
+
+
+def registered_senders(settings: Settings) -> list[Sender]:
+    """What Orthanc registers, in the order OrthancServer gets it: modalities, then sites."""
+    return [Sender(m.name, m.ae_title) for m in settings.orthanc.modalities] + [
+        Sender(site.name, site.ae_title) for site in settings.dicom_proxies
+    ]
+
+
+def config_secret_bytes(settings: Settings, senders: list[Sender]) -> int:
+    """The size of Orthanc's configuration secret with these senders, at its largest."""
+    from components.orthanc.configuration import config_secret_value, orthanc_spec
+
+    orthanc = settings.orthanc
+    spec = orthanc_spec(
+        orthanc,
+        _context(),
+        _naming(settings),
+        senders,
+        bucket=_placeholder(BUCKET_NAME_MAX_LENGTH, "bucket") if orthanc.storage == "s3" else None,
+        database=(
+            _placeholder(DNS_NAME_MAX_LENGTH, "database") if orthanc.index == "postgresql" else None
+        ),
+    )
+    return len(config_secret_value(spec).encode())
+
+
+def _senders_that_fit(settings: Settings, senders: list[Sender]) -> int:
+    """How many of the first senders fit in one secret value (the size only grows)."""
+    low, high = 0, len(senders)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if config_secret_bytes(settings, senders[:middle]) <= SECRET_VALUE_LIMIT:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def config_secret_problems(settings: Settings) -> Iterator[Problem]:
+    senders = registered_senders(settings)
+    size = config_secret_bytes(settings, senders)
+    if size <= SECRET_VALUE_LIMIT:
+        return
+    modalities, sites = len(settings.orthanc.modalities), len(settings.dicom_proxies)
+    fit = _senders_that_fit(settings, senders)
+    registered = f"{modalities} modalities and {sites} DICOM proxy sites"
+    rule = (
+        f"Orthanc registers {registered}; its configuration would be {size:,} bytes, and a "
+        f"Secrets Manager secret holds at most {SECRET_VALUE_LIMIT:,} (AWS quota, not "
+        f"adjustable): at most {fit} senders of this size fit"
+    )
+    if modalities:
+        spare = fit - sites
+        rule += (
+            f", so at most {spare} modalities besides the sites"
+            if spare > 0
+            else ", fewer than the sites of orthgate:dicomProxies alone"
+        )
+        yield Problem(("orthanc", "modalities"), rule, modalities)
+    else:
+        yield Problem(("dicomProxies",), rule, sites)
+
+
+# Rendering takes milliseconds; the same Orthanc settings are often validated many times.
+_user_data_sizes: dict[tuple[str, str], int | None] = {}
+
+
+def user_data_bytes(settings: Settings) -> int | None:
+    """The size of a host's user data as EC2 receives it (gzipped when over the limit) at its
+    largest, or None when even gzipped it exceeds the limit."""
+    orthanc = settings.orthanc
+    # The hosts' user data registers no sender and opens no port: only the rest counts.
+    key = (
+        orthanc.model_dump_json(exclude={"modalities", "dicom_allowed_cidrs", "web_allowed_cidrs"}),
+        settings.environment,
+    )
+    if key not in _user_data_sizes:
+        if len(_user_data_sizes) > 256:
+            _user_data_sizes.clear()
+        _user_data_sizes[key] = _render_user_data_bytes(settings)
+    return _user_data_sizes[key]
+
+
+def user_data_problems(settings: Settings) -> Iterator[Problem]:
+    """EC2 takes at most 16 KiB of user data (EC2 User Guide, "Run commands when you launch
+    an EC2 instance with user data input"); the renderer gzips what is longer."""
+    from components.render.cloud_init import USER_DATA_LIMIT
+
+    if user_data_bytes(settings) is not None:
+        return
+    orthanc = settings.orthanc
+    yield Problem(
+        ("orthanc", "image"),
+        f"with orthgate:orthanc.nginxImage ({len(orthanc.nginx_image)} characters), the hosts' "
+        f"user data would exceed {USER_DATA_LIMIT:,} bytes even gzipped, the most EC2 takes: "
+        "use shorter image references",
+        orthanc.image,
+    )
+
+
+def _render_user_data_bytes(settings: Settings) -> int | None:
+    from components.orthanc.configuration import user_data
+    from components.render.paths import HOST_DATA_DIR
+
+    orthanc = settings.orthanc
+    naming, context = _naming(settings), _context()
+    roles = ["tls", "admin", "config"] + (["database"] if orthanc.index == "postgresql" else [])
+    arn = f"arn:{PARTITION}:secretsmanager:{context.region}:{context.account_id}:secret:"
+    arns = {
+        role: arn
+        + (
+            f"rds!db-{_placeholder(36, role)}"
+            if role == "database"
+            else naming.secret_name_prefix("orthanc", role)
+            + _placeholder(UNIQUE_SUFFIX_LENGTH, role)
+        )
+        + f"-{_placeholder(6, role + '-suffix')}"
+        for role in roles
+    }
+    log_group = naming.log_group_prefix("orthanc") + "containers"
+    if settings.is_production:
+        log_group += "-" + _placeholder(UNIQUE_SUFFIX_LENGTH, "log-group")
+    volume = orthanc.storage == "ebs"
+    try:
+        encoded = user_data(
+            orthanc,
+            context,
+            naming,
+            secret_arns=arns,
+            log_group=log_group,
+            volume_id=f"vol-{_placeholder(17, 'volume')}" if volume else None,
+            instance_label=None if orthanc.is_fleet else "orthanc-0",
+            uses_database=orthanc.index == "postgresql",
+            disk_paths=["/", HOST_DATA_DIR] if volume else ["/"],
+        )
+    except ValueError:  # encode_user_data: too long even gzipped
+        return None
+    return len(base64.b64decode(encoded))
+
+
+def rendered_size_problems(settings: Settings) -> Iterator[Problem]:
+    yield from config_secret_problems(settings)
+    yield from user_data_problems(settings)
