@@ -76,7 +76,12 @@ class CertificateAuthority:
             allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
             validity_period_hours=hours(validity_days),
             early_renewal_hours=hours(renew_days),
-            opts=opts,
+            # The subject only names the CA. Earlier releases wrote the stack name in full
+            # (past X.509's 64 characters for long stack names); a changed subject would
+            # replace the CA and every certificate it signed, so a deployed CA keeps its own.
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(ignore_changes=["subject"])
+            ),
         )
         self._key_pem = key.private_key_pem
         self.cert_pem: pulumi.Output[str] = cert.cert_pem

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import AllowedCidr
+from components.config.quotas import QuotaSettings
 from components.config.types import (
     RFC1918,
     DnsLabel,
@@ -27,12 +28,8 @@ from components.config.types import (
 # AWS sizes the client range at twice the concurrent connections; /22 suits about 512.
 CLIENT_CIDR_PREFIXES = (12, 22)
 
-# AWS Client VPN quotas (Administrator Guide, "AWS Client VPN quotas"), both adjustable:
-# 200 authorization rules per endpoint, 100 routes per target network association. Besides
-# the extra ranges, ClientVpn authorizes up to 3 Orthanc subnets and the VPC resolver, and
-# each association holds the VPC's own route.
-AUTHORIZATION_RULES_PER_ENDPOINT = 200
-ROUTES_PER_ASSOCIATION = 100
+# Besides the extra ranges, ClientVpn authorizes up to 3 Orthanc subnets and the VPC
+# resolver, and each association holds the VPC's own route (quotas: orthgate:quotas).
 _FIXED_AUTHORIZATIONS = 4
 _FIXED_ROUTES = 1
 
@@ -57,19 +54,34 @@ def _check_client_cidr(network: IPv4Network) -> IPv4Network:
 MAX_BANNER_BYTES = 1400
 
 
+# Unicode categories a banner must not hold: control characters, invisible format
+# characters (the right-to-left override among them, which makes text read otherwise than
+# it is), lone surrogates (not text at all) and the line and paragraph separators.
+_BANNER_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def _check_banner(value: str) -> str:
+    # Line breaks and tabs lay the banner out; anything else invisible would reach the
+    # client's window (or a terminal showing the config) as it is.
+    bad = sorted(
+        {
+            c
+            for c in value
+            if unicodedata.category(c) in _BANNER_REFUSED_CATEGORIES and c not in "\n\t"
+        }
+    )
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise ValueError(
+            f"contains control or invisible characters ({shown}); only printable text, "
+            "line breaks and tabs"
+        )
     size = len(value.encode("utf-8"))
     if size > MAX_BANNER_BYTES:
         raise ValueError(
             f"is {size} bytes in UTF-8; AWS allows at most {MAX_BANNER_BYTES} "
             "(accented letters take two bytes or more)"
         )
-    # Line breaks and tabs lay the banner out; other control characters would reach the
-    # client's window (or a terminal showing the config) as they are.
-    bad = sorted({c for c in value if unicodedata.category(c) == "Cc" and c not in "\n\t"})
-    if bad:
-        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
-        raise ValueError(f"contains control characters ({shown}); only line breaks and tabs")
     return value
 
 
@@ -102,6 +114,7 @@ class ClientVpnSettings(Section):
         vpc_cidr: IPv4Network,
         zone_count: int,
         on_prem: list[tuple[Loc, IPv4Network]],
+        quotas: QuotaSettings,
     ) -> Iterator[Problem]:
         if not self.enabled:
             return
@@ -129,7 +142,7 @@ class ClientVpnSettings(Section):
         yield from duplicates(
             (*at, "extraAuthorizedCidrs"), [str(c) for c in self.extra_authorized_cidrs]
         )
-        yield from self._reach_problems(at, vpc_cidr, on_prem)
+        yield from self._reach_problems(at, vpc_cidr, on_prem, quotas)
         if self.client_cidr is None:
             return
         client = self.client_cidr
@@ -148,7 +161,11 @@ class ClientVpnSettings(Section):
                 )
 
     def _reach_problems(
-        self, at: Loc, vpc_cidr: IPv4Network, on_prem: list[tuple[Loc, IPv4Network]]
+        self,
+        at: Loc,
+        vpc_cidr: IPv4Network,
+        on_prem: list[tuple[Loc, IPv4Network]],
+        quotas: QuotaSettings,
     ) -> Iterator[Problem]:
         """An extra range must be one the VPC routes to: its own range (every association
         routes it), or an on-premises range, reached through the VPN gateway's propagated
@@ -157,20 +174,26 @@ class ClientVpnSettings(Section):
         leaves through the associated subnet and follows its route table)."""
         extra = self.extra_authorized_cidrs
         outside = [c for c in extra if not c.subnet_of(vpc_cidr)]
-        if len(extra) + _FIXED_AUTHORIZATIONS > AUTHORIZATION_RULES_PER_ENDPOINT:
+        rules, routes = (
+            quotas.client_vpn_authorization_rules,
+            quotas.client_vpn_routes_per_association,
+        )
+        if len(extra) + _FIXED_AUTHORIZATIONS > rules:
             yield Problem(
                 (*at, "extraAuthorizedCidrs"),
                 f"lists {len(extra)} ranges; with Orthanc's subnets and the resolver that "
-                f"passes AWS's default quota of {AUTHORIZATION_RULES_PER_ENDPOINT} "
-                "authorization rules per Client VPN endpoint: use fewer, wider ranges",
+                f"passes the account's {rules} authorization rules per Client VPN endpoint "
+                "(AWS's default quota is 200): use fewer, wider ranges, or have AWS raise the "
+                "quota and set orthgate:quotas.clientVpnAuthorizationRules",
                 len(extra),
             )
-        elif len(outside) + _FIXED_ROUTES > ROUTES_PER_ASSOCIATION:
+        elif len(outside) + _FIXED_ROUTES > routes:
             yield Problem(
                 (*at, "extraAuthorizedCidrs"),
                 f"lists {len(outside)} ranges outside the VPC, each a route through every "
-                f"associated subnet; AWS's default quota is {ROUTES_PER_ASSOCIATION} routes "
-                "per association, the VPC's own included: use fewer, wider ranges",
+                f"associated subnet; the account allows {routes} routes per association, the "
+                "VPC's own included (AWS's default quota is 100): use fewer, wider ranges, or "
+                "have AWS raise the quota and set orthgate:quotas.clientVpnRoutesPerAssociation",
                 len(outside),
             )
         listed = ", ".join(f"{cidr} ({key_path(loc)})" for loc, cidr in on_prem) or "none set"

@@ -15,8 +15,10 @@ from ipaddress import IPv4Network, collapse_addresses
 from typing import TYPE_CHECKING
 
 from components.config.errors import Loc, Problem, key_path
+from components.config.quotas import DEFAULT_RULES_PER_SECURITY_GROUP
 from components.config.types import NOT_INTERNET_ROUTABLE
 from components.network_layout import LayoutError, plan_subnets
+from components.render.docker_networks import NoFreeRange, container_block, sender_ranges
 
 if TYPE_CHECKING:
     from components.config.dicom_proxy import DicomProxySettings
@@ -79,6 +81,7 @@ def planned_orthanc(settings: Settings) -> OrthancPlan | None:
 
 def deployment_problems(settings: Settings) -> Iterator[Problem]:
     yield from _routable_on_prem(settings)
+    yield from _container_networks(settings)
     yield from _client_vpn_subnets(settings)
     plan = planned_orthanc(settings)
     if plan is None:
@@ -96,6 +99,24 @@ def _routable_on_prem(settings: Settings) -> Iterator[Problem]:
             "on-premises range arriving over the tunnel from the same addresses arriving "
             "from the Internet, so Orthanc must have no Internet-facing address at all",
             True,
+        )
+
+
+def _container_networks(settings: Settings) -> Iterator[Problem]:
+    orthanc, network = settings.orthanc, settings.network
+    ranges = sender_ranges(
+        str(network.vpc_cidr),
+        [str(c) for c in network.private_path_cidrs],
+        [str(c) for c in (*orthanc.dicom_allowed_cidrs, *orthanc.web_allowed_cidrs)],
+    )
+    try:
+        container_block(ranges)
+    except NoFreeRange:
+        yield Problem(
+            ("network",),
+            "the VPC, the on-premises ranges and the allow-lists' private entries cover every "
+            "private /16: Docker on the Orthanc hosts needs one of its own for its bridge "
+            "networks (a sender inside them would get no reply)",
         )
 
 
@@ -119,9 +140,14 @@ def _origins(settings: Settings) -> dict[str, Loc]:
         (("network", "directConnectOnPremCidrs"), settings.network.direct_connect_on_prem_cidrs)
     )
     for loc, cidrs in lists:
+        # A list of lists (every site's ranges) counts as one key: the sum is what matters.
+        whole = loc[: next((i for i, part in enumerate(loc) if isinstance(part, int)), len(loc))]
         for cidr in cidrs:
-            origins.setdefault(str(cidr), loc)
+            origins.setdefault(str(cidr), whole)
     return origins
+
+
+_ON_PREM_ORIGINS = {("network", "siteToSiteVpns"), ("network", "directConnectOnPremCidrs")}
 
 
 def _origin(rule: Rule, origins: dict[str, Loc]) -> Loc:
@@ -133,7 +159,10 @@ def _origin(rule: Rule, origins: dict[str, Loc]) -> Loc:
 
 
 def _breakdown(counts: Counter[Loc], unit: str) -> str:
-    parts = [f"{n:,} {unit} from {key_path(loc)}" for loc, n in counts.most_common(4)]
+    parts = [
+        f"{n:,} {unit if n != 1 else unit.removesuffix('s')} from {key_path(loc)}"
+        for loc, n in counts.most_common(4)
+    ]
     if len(counts) > 4:
         parts.append(f"{sum(n for _, n in counts.most_common()[4:]):,} from other keys")
     return ", ".join(parts)
@@ -149,7 +178,7 @@ def _rules_per_group(
             continue
         counts = Counter(_origin(rule, origins) for rule in rules)
         loc = counts.most_common(1)[0][0]
-        raised = "" if "quotas" not in settings.model_fields_set else " (as raised)"
+        raised = " (as raised)" if quota != DEFAULT_RULES_PER_SECURITY_GROUP else ""
         yield Problem(
             loc,
             f"{_GROUP_NAMES.get(group, group)} would get {len(rules)} inbound rules "
@@ -171,6 +200,10 @@ def _internet_exposure(plan: OrthancPlan, origins: dict[str, Loc]) -> Iterator[P
         routable: dict[str, Rule] = {}
         for rule in rules:
             cidr = IPv4Network(rule.source.cidr)
+            # An on-premises range outside RFC 1918 comes only with Orthanc off the Internet
+            # (allowRoutableOnPremCidrs needs placement: private): it arrives by the tunnel.
+            if _origin(rule, origins) in _ON_PREM_ORIGINS:
+                continue
             if not any(cidr.subnet_of(n) for n in NOT_INTERNET_ROUTABLE):
                 routable.setdefault(str(cidr), rule)
         union = list(collapse_addresses(IPv4Network(c) for c in routable))

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.types import (
+    NEVER_A_SENDER,
     RFC1918,
     DnsLabel,
     Ipv4Cidr,
@@ -60,22 +61,14 @@ def _check_vpc_cidr(network: IPv4Network) -> IPv4Network:
     return network
 
 
-# Ranges no site network can be: "this network", loopback, link-local (the instance metadata
-# service among them), multicast, and the reserved 240.0.0.0/4 with the broadcast address
-# (RFC 6890). Refused even with allowRoutableOnPremCidrs.
-NEVER_ON_PREM = tuple(
-    IPv4Network(cidr)
-    for cidr in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
-)
-
-
 def _check_on_prem_cidr(network: IPv4Network) -> IPv4Network:
     if network.prefixlen < 8:
         raise ValueError(
             "is too broad: an on-premises range must be /8 or longer (it becomes a route "
             "and a source allowed to send plaintext DICOM)"
         )
-    for reserved in NEVER_ON_PREM:
+    # Refused even with allowRoutableOnPremCidrs.
+    for reserved in NEVER_A_SENDER:
         if network.overlaps(reserved):
             raise ValueError(
                 f"overlaps {reserved}, a reserved range (loopback, link-local, multicast or "

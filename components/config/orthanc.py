@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates
 from components.config.types import (
+    NEVER_A_SENDER,
     DnsLabel,
     DomainName,
     LogRetentionDays,
@@ -31,7 +32,22 @@ DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
 # leading and trailing spaces are not significant, so they are refused here.
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$")
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
+# Docker's image reference grammar (distribution/reference, "reference.go"): an optional
+# registry host[:port], path components of lower-case letters and digits joined by '.',
+# '_', '__' or dashes, a tag of at most 128 word characters, dots and dashes not starting
+# with either, a digest; the name part is at most 255 characters.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+# Docker takes the first component for a registry only with a dot, a port or as localhost.
+_REGISTRY = (
+    rf"(?:localhost|{_HOST_COMPONENT}(?:\.{_HOST_COMPONENT})+)(?::[0-9]+)?"
+    rf"|{_HOST_COMPONENT}:[0-9]+"
+)
+_IMAGE = re.compile(
+    rf"^(?P<name>(?:(?:{_REGISTRY})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+IMAGE_NAME_MAX_LENGTH = 255
 
 
 def check_ae_title(value: str) -> str:
@@ -68,6 +84,12 @@ def parse_allowed_cidr(value: Any) -> IPv4Network:
     network = parse_ipv4_cidr(value)
     if network.prefixlen < 8:
         raise ValueError("is too broad for an allow-list: use /8 or longer")
+    for reserved in NEVER_A_SENDER:
+        if network.overlaps(reserved):
+            raise ValueError(
+                f"overlaps {reserved}, a reserved range (loopback, link-local, multicast or "
+                "'this network') that no sender can be in"
+            )
     return network
 
 
@@ -89,7 +111,14 @@ _NITRO_EXCEPTIONS = frozenset({"i3.metal", "p3dn.24xlarge"})
 def _check_instance_type(value: str) -> str:
     if not _INSTANCE_TYPE.fullmatch(value):
         raise ValueError("must be an EC2 instance type such as t3.medium or m7g.large")
-    if value.split(".")[0] in XEN_FAMILIES and value not in _NITRO_EXCEPTIONS:
+    family = value.split(".")[0]
+    # Mac instances run only on Dedicated Hosts, with macOS images.
+    if family.startswith("mac"):
+        raise ValueError(
+            "is a Mac instance type, which needs a Dedicated Host and macOS: orthgate runs "
+            "Amazon Linux, e.g. on t3.medium or m7g.large"
+        )
+    if family in XEN_FAMILIES and value not in _NITRO_EXCEPTIONS:
         raise ValueError(
             "is a Xen-based instance type: orthgate needs a Nitro instance (NVMe EBS "
             "volumes, EBS-optimised), e.g. t3.medium instead of t2.medium, m5.large "
@@ -98,10 +127,36 @@ def _check_instance_type(value: str) -> str:
     return value
 
 
+# Previous-generation classes RDS does not offer for PostgreSQL 16 (RDS User Guide,
+# "Supported DB engines for DB instance classes": PostgreSQL 16 starts at the t3, m5, r5
+# generations).
+_OLD_DATABASE_FAMILIES = frozenset({"t1", "t2", "m1", "m2", "m3", "m4", "r3", "r4"})
+_DATABASE_CLASS = re.compile(r"^db\.([a-z][a-z0-9-]*[0-9][a-z0-9-]*)\.[a-z0-9]+$")
+
+
+def _check_database_class(value: str) -> str:
+    found = _DATABASE_CLASS.fullmatch(value)
+    if not found:
+        raise ValueError("must be an RDS instance class such as db.t4g.small or db.m7g.large")
+    if found[1] in _OLD_DATABASE_FAMILIES:
+        raise ValueError(
+            "is a previous-generation class RDS does not offer for PostgreSQL 16: use a "
+            "current one, e.g. db.t4g.small or db.m7g.large"
+        )
+    return value
+
+
 def _check_image(value: str) -> str:
-    if not _IMAGE.fullmatch(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
+    found = _IMAGE.fullmatch(value)
+    if not found or len(found["name"]) > IMAGE_NAME_MAX_LENGTH:
+        raise ValueError(
+            "must be a container image reference Docker accepts ([registry[:port]/]path, "
+            "lower-case path components, a name of at most 255 characters), pinned by tag "
+            "or digest, e.g. orthancteam/orthanc:25.12.3"
+        )
+    if not found["tag"] and not found["digest"]:
         raise ValueError("must be a container image pinned by tag or digest, e.g. repo:1.2.3")
-    if value.rsplit("/", 1)[-1].split("@")[0].endswith(":latest"):
+    if found["tag"] == "latest":
         raise ValueError("must be pinned: 'latest' changes under a running deployment")
     return value
 
@@ -212,9 +267,9 @@ class OrthancSettings(Section):
         Number, int_range(90, 825, "a certificate lifetime in days")
     ] = 365
     data_volume_gib: Annotated[Number, int_range(10, 16384, "a volume size in GiB")] = 100
-    database_instance_class: Annotated[str, Field(strict=True, pattern=r"^db\.[a-z0-9.]+$")] = (
-        "db.t4g.small"
-    )
+    database_instance_class: Annotated[
+        str, Field(strict=True), AfterValidator(_check_database_class)
+    ] = "db.t4g.small"
     database_storage_gib: Annotated[
         Number,
         int_range(

@@ -17,6 +17,13 @@ from components.config.types import Number, int_range
 DEFAULT_RULES_PER_SECURITY_GROUP = 60
 MAX_RULES_PER_SECURITY_GROUP = 1000
 
+# AWS Client VPN quotas (Administrator Guide, "AWS Client VPN quotas"), adjustable:
+# "Authorization rules per Client VPN endpoint" 200, "Routes per Client VPN target network
+# association" 100. AWS publishes no ceiling for a raise; orthgate accepts ten times the
+# default, far past what a handful of workstations needs.
+DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES = 200
+DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION = 100
+
 
 class QuotaSettings(Section):
     inbound_rules_per_security_group: Annotated[
@@ -27,3 +34,19 @@ class QuotaSettings(Section):
             "the account's quota 'Inbound or outbound rules per security group'",
         ),
     ] = DEFAULT_RULES_PER_SECURITY_GROUP
+    client_vpn_authorization_rules: Annotated[
+        Number,
+        int_range(
+            DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES,
+            10 * DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES,
+            "the account's quota 'Authorization rules per Client VPN endpoint'",
+        ),
+    ] = DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES
+    client_vpn_routes_per_association: Annotated[
+        Number,
+        int_range(
+            DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION,
+            10 * DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION,
+            "the account's quota 'Routes per Client VPN target network association'",
+        ),
+    ] = DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION

@@ -57,6 +57,7 @@ class Settings(Section):
             vpc_cidr=self.network.vpc_cidr,
             zone_count=self.network.availability_zones,
             on_prem=self.network.on_prem_ranges(("network",)),
+            quotas=self.quotas,
         )
         yield from proxy_problems(self.dicom_proxies, self.orthanc)
         yield from self.alarms.problems(("alarms",))
@@ -155,7 +156,8 @@ _RULES = {
     "list_type": "must be a list",
     "tuple_type": "must be a list",
     "set_type": "must be a list",
-    "string_type": "must be a string",
+    # YAML gives a number for unquoted digits (0104 is octal: 68), a boolean for true.
+    "string_type": "must be text: put it in quotes (YAML reads unquoted digits as a number)",
     "string_unicode": "must be a string",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",

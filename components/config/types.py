@@ -14,6 +14,10 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+# A last label that resolvers and URL parsers read as a number (WHATWG URL standard, "ends
+# in a number checker": all decimal digits, or 0x and hex digits): 0xa9.0xfe.0xa9.0xfe and
+# 127.0x1 are addresses to getaddrinfo, not names.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 # Ranges that can never be an address seen on the Internet (a customer gateway, a site's
 # egress address).
@@ -32,6 +36,14 @@ NOT_INTERNET_ROUTABLE = tuple(
         "224.0.0.0/4",
         "240.0.0.0/4",
     )
+)
+
+# Ranges no sender can be in: "this network", loopback, link-local (the instance metadata
+# service among them), multicast, and the reserved 240.0.0.0/4 with the broadcast address
+# (RFC 6890).
+NEVER_A_SENDER = tuple(
+    ipaddress.IPv4Network(cidr)
+    for cidr in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
 )
 
 RFC1918 = tuple(
@@ -96,10 +108,11 @@ def check_domain_name(value: str) -> str:
         raise ValueError("must be a fully qualified lower-case DNS name, e.g. pacs.example.org")
     # A top-level domain is never all-numeric (RFC 1123 section 2.1, RFC 3696 section 2):
     # 169.254.169.254 or 127.0.0.1 are addresses, and clients would treat them so.
-    if labels[-1].isdigit():
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
         raise ValueError(
             "must be a DNS name, not an IP address: its last label (the top-level domain) "
-            "is all digits, which no DNS name has (RFC 1123, RFC 3696); e.g. pacs.example.org"
+            "reads as a number (all digits, or 0x and hex digits), which resolvers take for "
+            "an address (RFC 1123, RFC 3696); e.g. pacs.example.org"
         )
     return value
 

@@ -24,6 +24,7 @@ from components.orthanc.data import DatabaseSettings, data_volume, postgresql_in
 from components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
 from components.pki import CertificateAuthority
 from components.render import paths
+from components.render.docker_networks import sender_ranges
 from components.render.orthanc_config import Sender
 
 DICOM_CA_VALIDITY_DAYS = 3650
@@ -293,6 +294,11 @@ class OrthancServer(pulumi.ComponentResource):
                 instance_label=None if plan.fleet else "orthanc-0",
                 uses_database=database is not None,
                 disk_paths=disk_paths,
+                sender_ranges=sender_ranges(
+                    network.vpc_cidr,
+                    network.private_path_cidrs,
+                    [str(c) for c in (*settings.dicom_allowed_cidrs, *settings.web_allowed_cidrs)],
+                ),
             )
         )
         template = hosts.HostTemplate(

@@ -24,6 +24,7 @@ from components.render.cloudwatch_agent import (
     AgentSpec,
     agent_config_json,
 )
+from components.render.docker_networks import DAEMON_CONFIG
 from components.render.secrets_manifest import materialize_script
 
 # docker compose is not packaged for Amazon Linux 2023: the release binary is verified
@@ -52,6 +53,9 @@ class WriteFile:
     path: str
     content: str
     permissions: str = "0644"
+    # Written after the packages are installed (cloud-init's write_files_deferred), so that
+    # no package's own copy of the file replaces it.
+    defer: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class CloudInitSpec:
     compose_version: str = COMPOSE_VERSION
     # Disk use for the alarms (the CloudWatch agent); None: no agent.
     metrics: AgentSpec | None = None
+    # dockerd's daemon.json, when Docker's default networks would hide senders.
+    docker_daemon_json: str | None = None
 
 
 def render_boot_script(
@@ -270,6 +276,11 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
         ),
         *([WriteFile(AGENT_CONFIG, agent_config_json(spec.metrics))] if spec.metrics else []),
         *([_docker_waits_for(paths.HOST_DATA_DIR)] if spec.data_volume_id else []),
+        *(
+            [WriteFile(DAEMON_CONFIG, spec.docker_daemon_json, defer=True)]
+            if spec.docker_daemon_json
+            else []
+        ),
     ]
 
 
@@ -304,6 +315,7 @@ def render_cloud_init(spec: CloudInitSpec) -> str:
                 "content": f.content,
                 "permissions": f.permissions,
                 "owner": "root:root",
+                **({"defer": True} if f.defer else {}),
             }
             for f in files
         ],

@@ -230,6 +230,10 @@ folder readable by administrators only.
 ## Start
     docker compose up -d
 
+Docker routes 172.17.0.0/16 and 172.18.0.0/16 to its own networks: if modalities sit in
+either, set `bip` and `default-address-pools` in /etc/docker/daemon.json to a range the
+LAN does not use first, or their stores will get no answer.
+
 ## Modalities (on the LAN)
 Send to this machine's address, port {spec.listen_port}, called AE title {_code(spec.ae_title)}.
 {_modalities_line(spec)}

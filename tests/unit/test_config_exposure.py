@@ -400,3 +400,99 @@ def test_extra_ranges_stay_within_client_vpn_route_and_authorization_quotas():
     )
     assert "200 authorization rules" in text
     parse_settings(stack(clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": in_vpc[:196]}))
+
+
+def test_raised_client_vpn_quotas_are_counted_against():
+    site = {"siteToSiteVpns": [{**VPN, "onPremCidrs": ["172.20.0.0/16"]}]}
+    on_prem = [f"172.20.{i}.0/24" for i in range(100)]
+    parse_settings(
+        stack(
+            site,
+            clientVpn={**CLIENT_VPN, "extraAuthorizedCidrs": on_prem},
+            quotas={"clientVpnRoutesPerAssociation": 101},
+        )
+    )
+    only_problem(
+        stack(quotas={"clientVpnRoutesPerAssociation": 99}),
+        "orthgate:quotas.clientVpnRoutesPerAssociation",
+    )
+
+
+def test_many_proxy_sites_are_counted_as_one_list():
+    sites = [
+        {"name": f"site-{i}", "sourceCidrs": [f"198.51.{i}.0/24"], "aeTitle": f"SITE_{i}"}
+        for i in range(61)
+    ]
+    text = only_problem(stack(dicomProxies=sites), "orthgate:dicomProxies =")
+    assert "61 rules from orthgate:dicomProxies" in text
+
+
+def test_routable_on_prem_ranges_are_not_internet_exposure_behind_a_private_orthanc():
+    vpn = {**VPN, "onPremCidrs": ["11.0.0.0/8", "12.0.0.0/8"]}
+    parse_settings(
+        stack(
+            {"allowRoutableOnPremCidrs": True, "siteToSiteVpns": [vpn]},
+            orthanc={"placement": "private"},
+        )
+    )
+
+
+# --- found by the review: names that are numbers, invisible text, references Docker refuses --
+
+
+@pytest.mark.parametrize("name", ["0xa9.0xfe.0xa9.0xfe", "127.0x1", "a.0x1", "10.0.0.1"])
+def test_a_site_name_a_resolver_reads_as_an_address_is_refused(name):
+    text = only_problem(stack(orthanc={"siteName": name}), "orthgate:orthanc.siteName")
+    assert "not an IP address" in text
+    parse_settings(stack(orthanc={"siteName": "pacs.0xfe.example"}))
+
+
+@pytest.mark.parametrize("banner", ["a\ud800", "Authorised\u202euse", "line\u2028two"])
+def test_the_login_banner_refuses_invisible_and_broken_text(banner):
+    text = only_problem(
+        stack(clientVpn={**CLIENT_VPN, "loginBanner": banner}), "orthgate:clientVpn.loginBanner"
+    )
+    assert "codec" not in text
+    assert "invisible characters" in text
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "orthancteam//orthanc:1",
+        "orthancteam/:1",
+        "orthancteam/orthanc:-1",
+        "a" * 300 + ":1",
+        "Orthancteam/orthanc:1",
+    ],
+)
+def test_image_references_docker_refuses_are_refused(image):
+    only_problem(stack(orthanc={"image": image}), "orthgate:orthanc.image")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.org:5000/orthanc:1.0",
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/orthanc:25.12.3",
+        "orthancteam/orthanc@sha256:" + "0" * 64,
+    ],
+)
+def test_image_references_from_private_registries_are_accepted(image):
+    parse_settings(stack(orthanc={"image": image}))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("instanceType", "mac2.metal"), ("databaseInstanceClass", "db.t2.micro"),
+     ("databaseInstanceClass", "db..")],
+)  # fmt: skip
+def test_instance_classes_orthgate_cannot_run_on_are_refused(key, value):
+    only_problem(stack(orthanc={key: value}), f"orthgate:orthanc.{key}")
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/8", "169.254.0.0/16"])
+@pytest.mark.parametrize("key", ["dicomAllowedCidrs", "webAllowedCidrs"])
+def test_allow_lists_refuse_ranges_no_sender_can_be_in(key, cidr):
+    text = only_problem(stack(orthanc={key: [cidr]}), f"orthgate:orthanc.{key}[0]")
+    assert "reserved range" in text

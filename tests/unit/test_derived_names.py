@@ -243,3 +243,34 @@ def test_every_common_name_naming_the_stack_fits_x509():
     ]
     assert subjects
     assert all(len(s["commonName"]) <= 64 for s in subjects), [s["commonName"] for s in subjects]
+
+
+def test_a_ca_deployed_under_a_long_name_is_kept_on_upgrade(monkeypatch):
+    """Earlier releases wrote the whole stack name into the CAs' common names; the CAs they
+    deployed keep it, so no CA (and no certificate it signed) is replaced by the upgrade."""
+    from tests.harness.update_plan import Deployment, plan_update
+
+    stack = "hospital-" + "a" * 50  # "orthgate <stack> DICOM CA" is 76 characters
+    config = read_stack_file(STACKS_DIR / "Pulumi.dev.yaml")
+    config["orthgate:clientVpn"] = {
+        "enabled": True,
+        "clientCidr": "192.168.0.0/22",
+        "workstations": ["reading-room-1"],
+    }
+    deployment = Deployment(stack=stack)
+    with monkeypatch.context() as earlier:
+        earlier.setattr(
+            Naming, "common_name", lambda self, suffix: f"orthgate {self.stack} {suffix}"
+        )
+        first = deployment.up(config)
+    second = deployment.up(config)
+    plan = plan_update(first, second)
+    cas = [s for s in plan.steps if s.type == CA_CERT]
+    assert len(cas) == 2
+    assert all(s.op == "same" for s in cas), [(s.name, s.op) for s in cas]
+    assert plan.replaced == [], plan.summary()
+    # A stack deployed anew gets names that fit X.509.
+    fresh = [
+        r.inputs["subject"]["commonName"] for r in deployment.fresh("2").up(config).of_type(CA_CERT)
+    ]
+    assert all(len(name) <= 64 for name in fresh), fresh

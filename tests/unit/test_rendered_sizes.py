@@ -144,13 +144,27 @@ def test_the_shipped_stacks_user_data_fits_at_the_longest_stack_name():
         assert len(base64.b64decode(template.inputs["userData"])) <= bound
 
 
-def test_an_image_reference_that_overflows_the_user_data_is_refused():
+def test_the_longest_image_references_accepted_still_fit_the_user_data():
+    config = copy.deepcopy(shipped("prod"))
+    # Incompressible names as long as the reference grammar allows (255), the longest tag.
+    for key in ("image", "nginxImage"):
+        name = "registry.example.org/" + hashlib.shake_256(key.encode()).hexdigest(117)
+        config["orthgate:orthanc"][key] = f"{name}:{'t' * 128}@sha256:{'0' * 64}"
+    settings = parse_settings(raw_settings(config))
+    bound = user_data_bytes(settings)
+    assert bound is not None
+    assert bound <= USER_DATA_LIMIT
+
+
+def test_user_data_past_the_limit_is_refused_naming_the_images(monkeypatch):
+    import components.render.cloud_init as cloud_init
+
+    # No configuration grows the user data that far today; the rule still holds if one does.
+    monkeypatch.setattr(cloud_init, "USER_DATA_LIMIT", 2000)
     config = copy.deepcopy(shipped("dev"))
-    # Incompressible, so gzip cannot save it (the image pattern admits any length).
-    name = hashlib.shake_256(b"image").hexdigest(12000)
-    config["orthgate:orthanc"]["image"] = f"registry.example.org/{name}:1.0"
+    config["orthgate:orthanc"]["image"] = "registry.example.org/orthanc/orthanc:9.9.9"
     message = refused(config)["orthgate:orthanc.image"]
-    assert "16,384" in message
+    assert "2,000" in message
 
 
 # --- Direct Connect: association first, then route propagation ---------------------------------
