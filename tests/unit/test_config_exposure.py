@@ -4,13 +4,14 @@ through `pulumi up`: each is refused by the model, naming the key, before anythi
 from __future__ import annotations
 
 import copy
+import json
 from ipaddress import IPv4Network
 
 import pytest
 
 from components.config import ConfigError, parse_settings
 from components.config.deployment import planned_orthanc
-from tests.harness.pulumi_run import evaluate, read_stack_file, shipped_stacks
+from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file, shipped_stacks
 
 BASE = {
     "environment": "dev",
@@ -496,3 +497,18 @@ def test_instance_classes_orthgate_cannot_run_on_are_refused(key, value):
 def test_allow_lists_refuse_ranges_no_sender_can_be_in(key, cidr):
     text = only_problem(stack(orthanc={key: [cidr]}), f"orthgate:orthanc.{key}[0]")
     assert "reserved range" in text
+
+
+def test_no_rendered_orthanc_configuration_holds_what_envsubst_would_replace():
+    """The orthancteam image runs envsubst over /etc/orthanc/*.json at start: nothing of ours
+    may contain '$' (Debian's Orthanc in the integration tests does not do this)."""
+    from tests.harness.user_data import deployed_orthanc_config
+
+    config = read_stack_file(STACKS_DIR / "Pulumi.prod.yaml")
+    result = evaluate(config, stack="prod")
+    cloud = json.dumps(deployed_orthanc_config(result))
+    assert "$" not in cloud
+    for site, bundle in result.outputs["dicomProxyBundles"].items():
+        for path, text in bundle.items():
+            if path.endswith(".json"):
+                assert "$" not in text, (site, path)
