@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from components.address_ranges import RFC1918
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import AllowedCidr
 from components.config.quotas import QuotaSettings
 from components.config.types import (
-    RFC1918,
     DnsLabel,
     DomainName,
     Ipv4Cidr,
@@ -54,10 +54,12 @@ def _check_client_cidr(network: IPv4Network) -> IPv4Network:
 MAX_BANNER_BYTES = 1400
 
 
-# Unicode categories a banner must not hold: control characters, invisible format
-# characters (the right-to-left override among them, which makes text read otherwise than
-# it is), lone surrogates (not text at all) and the line and paragraph separators.
-_BANNER_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# What a banner must not hold: control characters (line breaks and tabs lay it out), lone
+# surrogates (not text at all), the line and paragraph separators, and the bidirectional
+# embeddings, overrides and isolates, which make text read otherwise than it is (Unicode
+# UAX #9; CVE-2021-42574). Joiners and soft hyphens, which scripts need, stay.
+_BANNER_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 
 
 def _check_banner(value: str) -> str:
@@ -67,14 +69,15 @@ def _check_banner(value: str) -> str:
         {
             c
             for c in value
-            if unicodedata.category(c) in _BANNER_REFUSED_CATEGORIES and c not in "\n\t"
+            if (unicodedata.category(c) in _BANNER_REFUSED_CATEGORIES and c not in "\n\r\t")
+            or c in _BIDI_CONTROLS
         }
     )
     if bad:
         shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
         raise ValueError(
-            f"contains control or invisible characters ({shown}); only printable text, "
-            "line breaks and tabs"
+            f"contains control or direction-changing characters ({shown}); only printable "
+            "text, line breaks and tabs"
         )
     size = len(value.encode("utf-8"))
     if size > MAX_BANNER_BYTES:

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Network, collapse_addresses
 from typing import TYPE_CHECKING
 
+from components.address_ranges import NOT_INTERNET_ROUTABLE
 from components.config.errors import Loc, Problem, key_path
 from components.config.quotas import DEFAULT_RULES_PER_SECURITY_GROUP
-from components.config.types import NOT_INTERNET_ROUTABLE
 from components.network_layout import LayoutError, plan_subnets
 from components.render.docker_networks import NoFreeRange, container_block, sender_ranges
 
@@ -104,19 +104,18 @@ def _routable_on_prem(settings: Settings) -> Iterator[Problem]:
 
 def _container_networks(settings: Settings) -> Iterator[Problem]:
     orthanc, network = settings.orthanc, settings.network
-    ranges = sender_ranges(
-        str(network.vpc_cidr),
+    senders = sender_ranges(
         [str(c) for c in network.private_path_cidrs],
         [str(c) for c in (*orthanc.dicom_allowed_cidrs, *orthanc.web_allowed_cidrs)],
     )
     try:
-        container_block(ranges)
+        container_block(network.vpc_cidr, senders)
     except NoFreeRange:
         yield Problem(
             ("network",),
-            "the VPC, the on-premises ranges and the allow-lists' private entries cover every "
-            "private /16: Docker on the Orthanc hosts needs one of its own for its bridge "
-            "networks (a sender inside them would get no reply)",
+            "the VPC, the on-premises ranges and the allow-lists' private entries overlap "
+            "every private /20: Docker on the Orthanc hosts needs one of its own for its "
+            "bridge networks (a sender inside them would get no reply)",
         )
 
 

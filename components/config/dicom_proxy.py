@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from components.address_ranges import NOT_INTERNET_ROUTABLE
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import (
@@ -17,7 +18,7 @@ from components.config.orthanc import (
     ae_title_duplicates,
     parse_allowed_cidr,
 )
-from components.config.types import NOT_INTERNET_ROUTABLE, DnsLabel, Number, int_range
+from components.config.types import DnsLabel, Number, int_range
 from components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
 
 # Orthanc matches AE titles without regard to case unless StrictAetComparison is true

@@ -9,11 +9,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from components.address_ranges import NEVER_A_SENDER, RFC1918
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.types import (
-    NEVER_A_SENDER,
-    RFC1918,
     DnsLabel,
     Ipv4Cidr,
     LogRetentionDays,

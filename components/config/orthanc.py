@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from components.address_ranges import NEVER_A_SENDER
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates
 from components.config.types import (
-    NEVER_A_SENDER,
     DnsLabel,
     DomainName,
     LogRetentionDays,
@@ -45,7 +45,7 @@ _REGISTRY = (
 )
 _IMAGE = re.compile(
     rf"^(?P<name>(?:(?:{_REGISTRY})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))?$"
 )
 IMAGE_NAME_MAX_LENGTH = 255
 
@@ -156,7 +156,7 @@ def _check_image(value: str) -> str:
         )
     if not found["tag"] and not found["digest"]:
         raise ValueError("must be a container image pinned by tag or digest, e.g. repo:1.2.3")
-    if found["tag"] == "latest":
+    if found["tag"] == "latest" and not found["digest"]:
         raise ValueError("must be pinned: 'latest' changes under a running deployment")
     return value
 

@@ -163,7 +163,7 @@ def user_data_problems(settings: Settings) -> Iterator[Problem]:
 
 def _render_user_data_bytes(settings: Settings) -> int | None:
     from components.orthanc.configuration import user_data
-    from components.render.docker_networks import DOCKER_DEFAULT_NETWORKS
+    from components.render.docker_networks import LONGEST_BLOCK
     from components.render.paths import HOST_DATA_DIR
 
     orthanc = settings.orthanc
@@ -196,8 +196,8 @@ def _render_user_data_bytes(settings: Settings) -> int | None:
             instance_label=None if orthanc.is_fleet else "orthanc-0",
             uses_database=orthanc.index == "postgresql",
             disk_paths=["/", HOST_DATA_DIR] if volume else ["/"],
-            # As if Docker's networks had to move: the daemon's configuration counts too.
-            sender_ranges=list(DOCKER_DEFAULT_NETWORKS),
+            # As if Docker's networks had to move, to the block with the longest addresses.
+            docker_block=LONGEST_BLOCK,
         )
     except ValueError:  # encode_user_data: too long even gzipped
         return None

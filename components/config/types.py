@@ -12,43 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from components.address_ranges import NOT_INTERNET_ROUTABLE
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # A last label that resolvers and URL parsers read as a number (WHATWG URL standard, "ends
 # in a number checker": all decimal digits, or 0x and hex digits): 0xa9.0xfe.0xa9.0xfe and
 # 127.0x1 are addresses to getaddrinfo, not names.
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
-
-# Ranges that can never be an address seen on the Internet (a customer gateway, a site's
-# egress address).
-NOT_INTERNET_ROUTABLE = tuple(
-    ipaddress.IPv4Network(cidr)
-    for cidr in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",  # carrier-grade NAT: IPsec peers must be reachable directly
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-    )
-)
-
-# Ranges no sender can be in: "this network", loopback, link-local (the instance metadata
-# service among them), multicast, and the reserved 240.0.0.0/4 with the broadcast address
-# (RFC 6890).
-NEVER_A_SENDER = tuple(
-    ipaddress.IPv4Network(cidr)
-    for cidr in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
-)
-
-RFC1918 = tuple(
-    ipaddress.IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
 
 
 def _clipped(text: str, keep: int = 20) -> str:

@@ -29,7 +29,7 @@ from components.render.cloud_init import (
 )
 from components.render.cloudwatch_agent import AgentSpec
 from components.render.compose import ComposeSpec, render_compose, to_yaml
-from components.render.docker_networks import container_block, daemon_config
+from components.render.docker_networks import daemon_config
 from components.render.nginx import NginxSpec, render_nginx_config
 from components.render.orthanc_config import (
     ADMIN_USER,
@@ -188,13 +188,12 @@ def user_data(
     instance_label: str | None,
     uses_database: bool,
     disk_paths: Sequence[str],
-    sender_ranges: Sequence[IPv4Network] = (),
+    docker_block: IPv4Network | None = None,
 ) -> str:
     """The cloud-init document of a host, base64 for EC2. Plain values in, text out.
 
-    ``sender_ranges``: what the host must reach (docker_networks.sender_ranges); Docker's
-    networks are moved out of their way."""
-    block = container_block(sender_ranges)
+    ``docker_block``: where Docker's networks go when its defaults would hide senders
+    (docker_networks.container_block); None leaves Docker as it is."""
     # Where orthanc.json takes its passwords from, at each start on the host.
     values = secret_values(
         orthanc_spec(
@@ -226,7 +225,7 @@ def user_data(
             ),
             data_volume_id=volume_id,
             metrics=AgentSpec(namespace=naming.metrics_namespace, disk_paths=disk_paths),
-            docker_daemon_json=daemon_config(block) if block else None,
+            docker_daemon_json=daemon_config(docker_block) if docker_block else None,
         )
     )
     return encode_user_data(cloud_init)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +25,7 @@ from components.orthanc.data import DatabaseSettings, data_volume, postgresql_in
 from components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
 from components.pki import CertificateAuthority
 from components.render import paths
-from components.render.docker_networks import sender_ranges
+from components.render.docker_networks import container_block, sender_ranges
 from components.render.orthanc_config import Sender
 
 DICOM_CA_VALIDITY_DAYS = 3650
@@ -279,6 +280,10 @@ class OrthancServer(pulumi.ComponentResource):
         # --- Hosts --------------------------------------------------------------------------------
         follows = args.ami_pinned or settings.follows_new_amis
         disk_paths = ["/", paths.HOST_DATA_DIR] if volume else ["/"]
+        allowed = [str(c) for c in (*settings.dicom_allowed_cidrs, *settings.web_allowed_cidrs)]
+        docker_block = container_block(
+            IPv4Network(network.vpc_cidr), sender_ranges(network.private_path_cidrs, allowed)
+        )
         user_data = pulumi.Output.all(
             arns=pulumi.Output.all(**secrets.arns),
             log_group=logs.name,
@@ -294,11 +299,7 @@ class OrthancServer(pulumi.ComponentResource):
                 instance_label=None if plan.fleet else "orthanc-0",
                 uses_database=database is not None,
                 disk_paths=disk_paths,
-                sender_ranges=sender_ranges(
-                    network.vpc_cidr,
-                    network.private_path_cidrs,
-                    [str(c) for c in (*settings.dicom_allowed_cidrs, *settings.web_allowed_cidrs)],
-                ),
+                docker_block=docker_block,
             )
         )
         template = hosts.HostTemplate(

@@ -79,12 +79,18 @@ class CloudInitSpec:
 
 
 def render_boot_script(
-    data_volume_id: str | None, compose_version: str, *, metrics_agent: bool = False
+    data_volume_id: str | None,
+    compose_version: str,
+    *,
+    metrics_agent: bool = False,
+    docker_config: bool = False,
 ) -> str:
     if data_volume_id is not None and not _VOLUME_ID.fullmatch(data_volume_id):
         raise ValueError(f"not a plain EBS volume id: {data_volume_id!r}")
     if not _VERSION.fullmatch(compose_version):
         raise ValueError(f"not a version: {compose_version!r}")
+    # Appended to a line of its own, so that a boot script without it stays as it was.
+    docker_check = "\n" + _DOCKER_CONFIG_CHECK.rstrip("\n") if docker_config else ""
     return f"""#!/bin/bash
 # orthgate first boot: docker compose plugin, data volume, services. Safe to run again.
 set -euo pipefail
@@ -170,7 +176,7 @@ start_metrics_agent() {{
 install_compose
 mount_data_volume
 start_metrics_agent
-systemctl daemon-reload
+systemctl daemon-reload{docker_check}
 # Enabled first, so that starting Docker (now and at every boot) runs the secrets step first.
 systemctl enable {SECRETS_UNIT}
 systemctl enable --now docker.service
@@ -255,6 +261,15 @@ WantedBy=timers.target
     return {SECRETS_UNIT: secrets, MAIN_UNIT: service, REFRESH_UNIT: refresh, REFRESH_TIMER: timer}
 
 
+# Docker must not start on its default networks when they would hide senders: should this
+# image's cloud-init skip deferred files, stop here, loudly, rather than run unreachable.
+_DOCKER_CONFIG_CHECK = f"""if [ ! -s {DAEMON_CONFIG} ]; then
+  log "{DAEMON_CONFIG} was not written: Docker would hide senders; not starting"
+  exit 1
+fi
+"""
+
+
 def host_files(spec: CloudInitSpec) -> list[WriteFile]:
     """Every file the host gets from user data."""
     host = spec.host
@@ -266,7 +281,10 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
         WriteFile(
             paths.BOOT_SCRIPT,
             render_boot_script(
-                spec.data_volume_id, spec.compose_version, metrics_agent=spec.metrics is not None
+                spec.data_volume_id,
+                spec.compose_version,
+                metrics_agent=spec.metrics is not None,
+                docker_config=spec.docker_daemon_json is not None,
             ),
             "0755",
         ),

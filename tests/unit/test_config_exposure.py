@@ -454,7 +454,7 @@ def test_the_login_banner_refuses_invisible_and_broken_text(banner):
         stack(clientVpn={**CLIENT_VPN, "loginBanner": banner}), "orthgate:clientVpn.loginBanner"
     )
     assert "codec" not in text
-    assert "invisible characters" in text
+    assert "direction-changing characters" in text
 
 
 @pytest.mark.parametrize(
@@ -477,9 +477,10 @@ def test_image_references_docker_refuses_are_refused(image):
         "registry.example.org:5000/orthanc:1.0",
         "123456789012.dkr.ecr.eu-central-1.amazonaws.com/orthanc:25.12.3",
         "orthancteam/orthanc@sha256:" + "0" * 64,
+        "orthancteam/orthanc:latest@sha256:" + "0" * 64,  # the digest pins it
     ],
 )
-def test_image_references_from_private_registries_are_accepted(image):
+def test_image_references_from_private_registries_and_digests_are_accepted(image):
     parse_settings(stack(orthanc={"image": image}))
 
 
@@ -512,3 +513,9 @@ def test_no_rendered_orthanc_configuration_holds_what_envsubst_would_replace():
         for path, text in bundle.items():
             if path.endswith(".json"):
                 assert "$" not in text, (site, path)
+
+
+def test_the_login_banner_keeps_what_scripts_need():
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # a zero-width non-joiner
+    banner = f"{persian} soft\u00adhyphen \U0001f468\u200d\U0001f4bb\r\n"
+    parse_settings(stack(clientVpn={**CLIENT_VPN, "loginBanner": banner}))

@@ -12,9 +12,9 @@ import pytest
 from components.config import ConfigError, parse_settings
 from components.render.docker_networks import (
     DAEMON_CONFIG,
-    DOCKER_DEFAULT_NETWORKS,
     container_block,
     daemon_config,
+    docker_default_networks,
     sender_ranges,
 )
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
@@ -31,31 +31,55 @@ def networks_of(config_json: str) -> list[IPv4Network]:
     return [bridge, *pools]
 
 
+VPC = IPv4Network("10.40.0.0/16")
+
+
 def test_docker_keeps_its_defaults_when_nothing_overlaps_them():
-    assert container_block(sender_ranges("10.40.0.0/16", ["172.20.0.0/16"], [])) is None
+    assert container_block(VPC, sender_ranges(["172.20.0.0/16"], [])) is None
 
 
 @pytest.mark.parametrize(
     "on_prem", [["172.16.0.0/12"], ["172.18.40.0/24"], ["172.17.0.0/16", "172.16.0.0/16"]]
 )
 def test_docker_moves_off_an_on_premises_range_that_overlaps_its_networks(on_prem):
-    ranges = sender_ranges("10.40.0.0/16", on_prem, [])
-    block = container_block(ranges)
+    senders = sender_ranges(on_prem, [])
+    block = container_block(VPC, senders)
     assert block is not None
     used = networks_of(daemon_config(block))
-    assert not any(u.overlaps(r) for u in used for r in ranges)
+    assert not any(u.overlaps(r) for u in used for r in [VPC, *senders])
     # docker0 and the Compose pool never meet either.
     assert not used[0].overlaps(used[1])
 
 
-def test_a_vpc_inside_docker_defaults_moves_docker_too():
-    block = container_block(sender_ranges("172.17.0.0/16", [], []))
+def test_docker_steps_aside_for_the_vpc_by_itself_so_a_vpc_there_changes_nothing():
+    vpc = IPv4Network("172.17.0.0/16")
+    assert docker_default_networks(vpc) == (
+        IPv4Network("172.18.0.0/16"),
+        IPv4Network("172.19.0.0/16"),
+    )
+    assert container_block(vpc, []) is None
+    # ...but a site in what Docker then takes moves it.
+    block = container_block(vpc, sender_ranges(["172.19.0.0/16"], []))
     assert block is not None
-    assert not block.overlaps(IPv4Network("172.17.0.0/16"))
+    assert not block.overlaps(vpc)
+
+
+def test_the_block_stays_put_when_an_unrelated_range_is_added():
+    senders = sender_ranges(["172.16.0.0/12"], [])
+    block = container_block(VPC, senders)
+    assert container_block(VPC, [*senders, IPv4Network("192.168.10.0/24")]) == block
+
+
+def test_a_private_block_is_found_while_any_private_slash_20_is_free():
+    senders = sender_ranges(["10.0.0.0/8", "172.16.0.0/12"], [])
+    block = container_block(IPv4Network("192.168.96.0/20"), senders)
+    assert block is not None
+    assert block.subnet_of(IPv4Network("192.168.0.0/16"))
+    assert not block.overlaps(IPv4Network("192.168.96.0/20"))
 
 
 def test_public_allow_list_entries_never_move_docker():
-    assert sender_ranges("10.40.0.0/16", [], ["198.51.100.0/24"]) == [IPv4Network("10.40.0.0/16")]
+    assert sender_ranges([], ["198.51.100.0/24"]) == []
 
 
 def with_site(on_prem: list[str]) -> dict:
@@ -71,7 +95,7 @@ def test_the_host_is_told_to_move_docker_after_its_packages_are_installed():
     assert entry["defer"] is True
     used = networks_of(entry["content"])
     assert not any(u.overlaps(IPv4Network("172.16.0.0/12")) for u in used)
-    assert not any(u.overlaps(d) for u in used for d in DOCKER_DEFAULT_NETWORKS)
+    assert not any(u.overlaps(d) for u in used for d in docker_default_networks(VPC))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
