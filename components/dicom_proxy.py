@@ -93,6 +93,7 @@ class DicomProxyAccess(pulumi.ComponentResource):
                         forwarder_password=v[4],
                         orthanc_image=args.orthanc_image,
                         listen_port=settings.listen_port,
+                        listen_address=str(settings.listen_address),
                         modalities=modalities,
                         backlog_warning_instances=settings.backlog_warning_instances,
                     )

@@ -66,6 +66,11 @@ class SecureNetworkArgs:
     naming: Naming
     # Production keeps its logs and encryption keys longer and past `pulumi destroy`.
     protect: bool = False
+    # Something in a public subnet answers on-premises senders (a public single host, a
+    # fleet's hosts without NAT: components/orthanc/plan.py): the public route table then
+    # gets the on-premises routes too, or its replies would leave through the Internet
+    # gateway. Otherwise the public table has none.
+    public_subnets_answer_on_prem: bool = False
 
 
 class SecureNetwork(pulumi.ComponentResource):
@@ -207,9 +212,11 @@ class SecureNetwork(pulumi.ComponentResource):
                 opts=self._child,
             )
             self.vpn_gateway_id = vgw.id
-            propagation_after: list[pulumi.Resource] = []
+            # With Direct Connect, routes to the gateway are added only once it is associated
+            # with the Direct Connect gateway (AWS Direct Connect User Guide).
+            routes_after: list[pulumi.Resource] = []
             if settings.direct_connect_gateway_id:
-                propagation_after.append(
+                routes_after.append(
                     aws.directconnect.GatewayAssociation(
                         f"{name}-dx",
                         dx_gateway_id=settings.direct_connect_gateway_id,
@@ -219,17 +226,10 @@ class SecureNetwork(pulumi.ComponentResource):
                         opts=self._child,
                     )
                 )
-            # Public route tables too: an Orthanc in a public subnet must answer on-premises
-            # senders over the tunnel, not through the Internet gateway. With Direct Connect,
-            # propagation is enabled only once the gateway is associated with the Direct
-            # Connect gateway (AWS Direct Connect User Guide).
-            for i, rt in enumerate(all_route_tables):
-                aws.ec2.VpnGatewayRoutePropagation(
-                    f"{name}-vgw-propagation-{i}",
-                    vpn_gateway_id=vgw.id,
-                    route_table_id=rt.id,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=propagation_after),
-                )
+            on_prem_tables = [(f"private-{i}", rt) for i, rt in enumerate(private_rts)]
+            if args.public_subnets_answer_on_prem:
+                on_prem_tables.insert(0, ("public", public_rt))
+            self._on_prem_routes(vgw, on_prem_tables, routes_after)
             if settings.site_to_site_vpns:
                 tunnel_logs = key.log_group(
                     f"{name}-vpn-logs",
@@ -374,6 +374,30 @@ class SecureNetwork(pulumi.ComponentResource):
                 opts=self._child,
             )
         return public_ips
+
+    def _on_prem_routes(
+        self,
+        vgw: aws.ec2.VpnGateway,
+        tables: list[tuple[str, aws.ec2.RouteTable]],
+        after: list[pulumi.Resource],
+    ) -> None:
+        """Static routes to the virtual private gateway for exactly the configured ranges.
+
+        Never route propagation: AWS has no prefix filter on it, and a site advertising more
+        specific prefixes (or a default route) would capture the replies to other sites,
+        Internet senders and AWS APIs. BGP still picks the tunnel behind the gateway. Named
+        by table and range, never by site: adding or moving a range renames nothing.
+        """
+        opts = pulumi.ResourceOptions(parent=self, depends_on=after)
+        for label, table in tables:
+            for cidr in self.private_path_cidrs:
+                aws.ec2.Route(
+                    f"{self._name}-{label}-on-prem-{cidr.replace('/', '-')}",
+                    route_table_id=table.id,
+                    destination_cidr_block=cidr,
+                    gateway_id=vgw.id,
+                    opts=opts,
+                )
 
     def _interface_endpoints(
         self,

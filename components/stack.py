@@ -20,7 +20,7 @@ from components.aws_context import (
 )
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
-from components.config.deployment import proxy_sources
+from components.config.deployment import planned_orthanc, proxy_sources
 from components.config.rendered_sizes import registered_senders
 from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
 from components.naming import Naming
@@ -50,6 +50,9 @@ def build(settings: Settings) -> dict[str, Any]:
             context=context,
             naming=naming,
             protect=settings.is_production,
+            # Orthanc hosts in public subnets answer on-premises senders through the tunnel.
+            public_subnets_answer_on_prem=getattr(planned_orthanc(settings), "host_tier", "")
+            == "public",
         ),
     )
 
@@ -91,6 +94,8 @@ def build(settings: Settings) -> dict[str, Any]:
             architecture=architecture,
             protect=settings.is_production,
             private_source_groups=private_source_groups,
+            # With a Secrets Manager endpoint the hosts' secret reads are tied to the VPC.
+            interface_endpoints=settings.network.interface_endpoints,
             senders=registered_senders(settings),
             proxy_sources=proxy_sources(settings.dicom_proxies),
         ),

@@ -81,6 +81,7 @@ def planned_orthanc(settings: Settings) -> OrthancPlan | None:
 
 def deployment_problems(settings: Settings) -> Iterator[Problem]:
     yield from _routable_on_prem(settings)
+    yield from _routes_per_table(settings)
     yield from _container_networks(settings)
     yield from _client_vpn_subnets(settings)
     plan = planned_orthanc(settings)
@@ -100,6 +101,26 @@ def _routable_on_prem(settings: Settings) -> Iterator[Problem]:
             "from the Internet, so Orthanc must have no Internet-facing address at all",
             True,
         )
+
+
+# Besides one static route per on-premises range, a table holds its default route (Internet
+# gateway or NAT) and, counted to be safe, the S3 gateway endpoint's.
+_ROUTES_BESIDES_ON_PREM = 2
+
+
+def _routes_per_table(settings: Settings) -> Iterator[Problem]:
+    ranges = settings.network.on_prem_ranges(("network",))
+    quota = settings.quotas.routes_per_route_table
+    if len(ranges) + _ROUTES_BESIDES_ON_PREM <= quota:
+        return
+    yield Problem(
+        ("network",),
+        f"lists {len(ranges)} on-premises ranges, each a static route in every route table; "
+        f"with the default and S3 routes that passes the account's {quota} routes per route "
+        "table (AWS's default quota is 50): use fewer, wider ranges, or have AWS raise the "
+        "quota and set orthgate:quotas.routesPerRouteTable",
+        len(ranges),
+    )
 
 
 def _container_networks(settings: Settings) -> Iterator[Problem]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.address_ranges import NOT_INTERNET_ROUTABLE
+from components.address_ranges import NOT_INTERNET_ROUTABLE, RFC1918
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import (
@@ -18,15 +18,15 @@ from components.config.orthanc import (
     ae_title_duplicates,
     parse_allowed_cidr,
 )
-from components.config.types import DnsLabel, Number, int_range
+from components.config.types import DnsLabel, Number, StrictBool, int_range
 from components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
 
 # Orthanc matches AE titles without regard to case unless StrictAetComparison is true
 # (default false in Orthanc's configuration reference; no orthanc.json of ours sets it).
 _AE_CASE = " (Orthanc compares AE titles without regard to case)"
 _MODALITIES_CHOICES = (
-    "list the modalities allowed to store ([{name, aeTitle}, ...]), or remove the key "
-    "so that any modality on the site's LAN may store"
+    "list the modalities allowed to store ([{name, aeTitle}, ...]), or remove the key and "
+    "set acceptAnyModality: true so that any host on the site's LAN may store"
 )
 
 
@@ -59,6 +59,25 @@ def check_modalities_given(value: Any) -> Any:
     return value
 
 
+def parse_lan_address(value: Any) -> IPv4Address:
+    """The site machine's own LAN address: where modalities send, and the only one the
+    proxy's plaintext listener is published on (Docker-published ports bypass host
+    firewalls such as ufw or firewalld, so "every interface" would mean every network)."""
+    if not isinstance(value, str):
+        raise ValueError("must be an IPv4 address written as a string, like 192.168.10.20")
+    try:
+        address = IPv4Address(value.strip())
+    except ValueError:
+        raise ValueError("must be an IPv4 address, like 192.168.10.20") from None
+    if not any(address in private for private in RFC1918):
+        raise ValueError(
+            "must be the site machine's private (RFC 1918) LAN address, like 192.168.10.20: "
+            "plaintext DICOM is published there only, never on every interface nor on a "
+            "public address"
+        )
+    return address
+
+
 def check_listen_port(port: int) -> int:
     if port in PROXY_HOST_PORTS:
         raise ValueError(
@@ -86,9 +105,12 @@ class DicomProxySettings(Section):
     name: DnsLabel
     source_cidrs: Annotated[list[PublicCidr], Field(min_length=1)]
     ae_title: AeTitle
-    # None (key absent): any modality on the LAN may store into the proxy. A key given as
-    # null or [] is refused: commented-out entries must not open the proxy, nor lock it.
+    # The LAN address modalities send to; the plaintext listener is published there only.
+    listen_address: Annotated[IPv4Address, BeforeValidator(parse_lan_address)]
+    # Absent: acceptAnyModality must say so. A key given as null or [] is refused:
+    # commented-out entries must not open the proxy, nor lock it.
     modalities: ProxyModalities = None
+    accept_any_modality: StrictBool = False
     listen_port: Annotated[
         Number, int_range(1, 65535, "a TCP port"), AfterValidator(check_listen_port)
     ] = 104
@@ -98,6 +120,18 @@ class DicomProxySettings(Section):
 
     def problems(self, at: Loc, *, cloud_ae_title: str | None = None) -> Iterator[Problem]:
         yield from duplicates((*at, "sourceCidrs"), [str(c) for c in self.source_cidrs])
+        if self.modalities is None and not self.accept_any_modality:
+            yield Problem(
+                (*at, "modalities"),
+                "is required: list the modalities allowed to store ([{name, aeTitle}, ...]), "
+                "or set acceptAnyModality: true to let any host on the site's LAN store",
+            )
+        if self.modalities is not None and self.accept_any_modality:
+            yield Problem(
+                (*at, "acceptAnyModality"),
+                "contradicts modalities, which lists who may store: remove one of the two",
+                True,
+            )
         if self.modalities is None:
             return
         yield from duplicates((*at, "modalities"), [m.name for m in self.modalities], "name")

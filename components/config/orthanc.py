@@ -263,6 +263,9 @@ class OrthancSettings(Section):
     )
     ami_id: Annotated[str, Field(strict=True, pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
     log_retention_days: LogRetentionDays = 365
+    # storage: s3 only: how long the image bucket's server access logs are kept (S3
+    # lifecycle expiration days: any whole number of days; here at most ten years).
+    access_log_retention_days: Annotated[Number, int_range(1, 3653, "a number of days")] = 365
     certificate_validity_days: Annotated[
         Number, int_range(90, 825, "a certificate lifetime in days")
     ] = 365

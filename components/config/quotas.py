@@ -21,6 +21,10 @@ MAX_RULES_PER_SECURITY_GROUP = 1000
 # "Authorization rules per Client VPN endpoint" 200, "Routes per Client VPN target network
 # association" 100. AWS publishes no ceiling for a raise; orthgate accepts ten times the
 # default, far past what a handful of workstations needs.
+# Amazon VPC quotas, "Routes per route table (non-propagated routes)": 50 by default,
+# adjustable up to 1,000.
+DEFAULT_ROUTES_PER_ROUTE_TABLE = 50
+MAX_ROUTES_PER_ROUTE_TABLE = 1000
 DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES = 200
 DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION = 100
 
@@ -50,3 +54,11 @@ class QuotaSettings(Section):
             "the account's quota 'Routes per Client VPN target network association'",
         ),
     ] = DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION
+    routes_per_route_table: Annotated[
+        Number,
+        int_range(
+            DEFAULT_ROUTES_PER_ROUTE_TABLE,
+            MAX_ROUTES_PER_ROUTE_TABLE,
+            "the account's quota 'Routes per route table'",
+        ),
+    ] = DEFAULT_ROUTES_PER_ROUTE_TABLE

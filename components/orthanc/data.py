@@ -4,7 +4,8 @@ Functions, not components: each declares its resources as children of the Orthan
 that calls it, so they appear under that server in every preview.
 
 What `pulumi destroy` does to them in production (``protect``): the bucket and its
-settings are kept, with every image (its KMS key is kept too, see ``components.logs``);
+settings are kept, with every image (its KMS key is kept too, see ``components.logs``), and
+so is the bucket holding its server access logs;
 the database refuses to go while deletion protection is on, and once an operator lifts it
 leaves a final snapshot under a name no earlier destroy used, encrypted with the kept key.
 """
@@ -19,24 +20,30 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws_context import AwsContext
 from components.config.orthanc import database_storage_ceiling_gib
-from components.iam_policies import tls_only_bucket_policy
+from components.iam_policies import access_log_bucket_policy, tls_only_bucket_policy
 from components.naming import Naming
 
 POSTGRES_MAJOR_VERSION = "16"
 DATABASE_NAME = "orthanc"
 DATABASE_PORT = 5432
+# Where the image bucket's server access logs land in their bucket.
+ACCESS_LOG_PREFIX = "images/"
 
 
 def storage_bucket(
     name: str,
     *,
     key: aws.kms.Key,
+    context: AwsContext,
     naming: Naming,
     protect: bool,
+    access_log_retention_days: int,
     opts: pulumi.ResourceOptions,
 ) -> aws.s3.Bucket:
-    """A private, versioned, KMS-encrypted bucket reachable over TLS only."""
+    """A private, versioned, KMS-encrypted bucket reachable over TLS only, whose every
+    request is logged (S3 server access logging) into a bucket of its own."""
     # Images must never vanish with a `pulumi destroy` in production: the bucket stays, and
     # so do the settings that keep it private, encrypted and versioned.
     opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=protect))
@@ -102,7 +109,113 @@ def storage_bucket(
         policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
         opts=opts,
     )
+    access_logging(
+        name,
+        bucket,
+        context=context,
+        naming=naming,
+        protect=protect,
+        retention_days=access_log_retention_days,
+        opts=opts,
+    )
     return bucket
+
+
+def access_logging(
+    name: str,
+    source: aws.s3.Bucket,
+    *,
+    context: AwsContext,
+    naming: Naming,
+    protect: bool,
+    retention_days: int,
+    opts: pulumi.ResourceOptions,
+) -> aws.s3.Bucket:
+    """The audit trail of the images (Security Hub S3.9): S3 server access logging of
+    ``source`` into a bucket of its own, private, encrypted, TLS only, expiring its logs
+    after ``retention_days``.
+
+    S3 User Guide, "Enabling Amazon S3 server access logging"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html;
+    awsdocs/amazon-s3-userguide doc_source/enable-server-access-logging.md):
+
+    - the destination's default encryption may only be SSE-S3; SSE-KMS is not supported.
+      The logs are therefore encrypted with S3's own key (AES256), not the Orthanc key. They
+      record requests: object keys (Orthanc's attachment UUIDs), requesters, addresses;
+    - with Object Ownership "bucket owner enforced" (ACLs off) log delivery is granted by
+      the bucket policy to logging.s3.amazonaws.com, the guide's recommended way;
+    - the destination must not use Object Lock or a default retention period, and should
+      not itself be logged: it is not (a log of the log bucket would be a loop).
+
+    ``opts`` carry the image bucket's retain_on_delete: in production `pulumi destroy`
+    keeps the log bucket, its settings and the logging of the image bucket, with it.
+    """
+    logs = aws.s3.Bucket(
+        f"{name}-access-logs",
+        force_destroy=not protect,
+        tags=naming.tags(f"{name}-access-logs"),
+        opts=opts,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-access-logs-public-access",
+        bucket=logs.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-access-logs-ownership",
+        bucket=logs.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=opts,
+    )
+    encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-access-logs-encryption",
+        bucket=logs.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+        opts=opts,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-access-logs-lifecycle",
+        bucket=logs.id,
+        rules=[
+            {
+                "id": "expire-access-logs",
+                "status": "Enabled",
+                "filter": {},
+                "expiration": {"days": retention_days},
+            }
+        ],
+        opts=opts,
+    )
+    policy = aws.s3.BucketPolicy(
+        f"{name}-access-logs-policy",
+        bucket=logs.id,
+        policy=pulumi.Output.all(logs.arn, source.arn).apply(
+            lambda arns: json.dumps(
+                access_log_bucket_policy(
+                    arns[0],
+                    source_bucket_arn=arns[1],
+                    prefix=ACCESS_LOG_PREFIX,
+                    account_id=context.account_id,
+                )
+            )
+        ),
+        opts=opts,
+    )
+    # Logging starts once S3 may deliver into a bucket that encrypts what it receives.
+    aws.s3.BucketLogging(
+        f"{name}-access-logging",
+        bucket=source.id,
+        target_bucket=logs.id,
+        target_prefix=ACCESS_LOG_PREFIX,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[ownership, encryption, policy])
+        ),
+    )
+    return logs
 
 
 @dataclass(frozen=True)

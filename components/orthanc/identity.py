@@ -1,4 +1,5 @@
-"""The hosts' identity: an instance profile allowed its own secrets, bucket, key and logs."""
+"""The hosts' identity: an instance profile allowed its own secrets, bucket, key and logs,
+and Session Manager sessions (no SSH: no port 22, no key pair)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.iam_policies import ec2_trust_policy, orthanc_host_policy
+from components.iam_policies import (
+    ec2_trust_policy,
+    orthanc_host_policy,
+    session_manager_policy,
+)
 from components.naming import Naming
-
-SSM_CORE_POLICY = "arn:{partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
 def instance_profile(
@@ -25,7 +28,10 @@ def instance_profile(
     logs: aws.cloudwatch.LogGroup,
     bucket: aws.s3.Bucket | None,
     opts: pulumi.ResourceOptions,
+    secrets_from_vpc: pulumi.Input[str] | None = None,
 ) -> aws.iam.InstanceProfile:
+    """``secrets_from_vpc``: the VPC id when Secrets Manager is reached through an interface
+    endpoint there (the secrets are then readable from that VPC only); None otherwise."""
     role = aws.iam.Role(
         f"{name}-role",
         description="Orthanc host: its own secrets, bucket, key and logs; SSM sessions",
@@ -33,12 +39,7 @@ def instance_profile(
         tags=naming.tags(f"{name}-role"),
         opts=opts,
     )
-    aws.iam.RolePolicyAttachment(
-        f"{name}-ssm-core",
-        role=role.name,
-        policy_arn=SSM_CORE_POLICY.format(partition=context.partition),
-        opts=opts,
-    )
+    session_manager_access(name, role, opts)
     aws.iam.RolePolicy(
         f"{name}-host-policy",
         role=role.id,
@@ -47,6 +48,7 @@ def instance_profile(
             key=key.arn,
             logs=logs.arn,
             bucket=bucket.arn if bucket else None,
+            vpc=secrets_from_vpc,
         ).apply(
             lambda v: json.dumps(
                 orthanc_host_policy(
@@ -56,6 +58,7 @@ def instance_profile(
                     log_group_arn=v["logs"],
                     bucket_arn=v["bucket"],
                     metrics_namespace=naming.metrics_namespace,
+                    secrets_from_vpc=v["vpc"],
                 )
             )
         ),
@@ -63,4 +66,21 @@ def instance_profile(
     )
     return aws.iam.InstanceProfile(
         f"{name}-profile", role=role.name, tags=naming.tags(f"{name}-profile"), opts=opts
+    )
+
+
+def session_manager_access(name: str, role: aws.iam.Role, opts: pulumi.ResourceOptions) -> None:
+    """What Session Manager needs, inline on the role (see ``session_manager_policy``).
+
+    It replaced an attachment of AmazonSSMManagedInstanceCore (``{name}-ssm-core``), which
+    let the hosts read every SSM parameter of the account. On an existing stack `pulumi up`
+    creates this policy, then deletes the attachment: the role and the instance profile
+    stay (neither input of theirs changes), so the hosts keep running, and sessions keep
+    working throughout.
+    """
+    aws.iam.RolePolicy(
+        f"{name}-session-manager",
+        role=role.id,
+        policy=json.dumps(session_manager_policy()),
+        opts=opts,
     )

@@ -50,6 +50,9 @@ class OrthancServerArgs:
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
     # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
     private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # orthgate:network.interfaceEndpoints: with "secretsmanager" among them the hosts read
+    # their secrets through the VPC's endpoint, and may read them from nowhere else.
+    interface_endpoints: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,13 @@ class OrthancServer(pulumi.ComponentResource):
         bucket = volume = database = None
         if settings.storage == "s3":
             bucket = storage_bucket(
-                f"{name}-storage", key=key, naming=naming, protect=args.protect, opts=child
+                f"{name}-storage",
+                key=key,
+                context=context,
+                naming=naming,
+                protect=args.protect,
+                access_log_retention_days=settings.access_log_retention_days,
+                opts=child,
             )
         else:
             volume = data_volume(
@@ -275,6 +284,9 @@ class OrthancServer(pulumi.ComponentResource):
             logs=logs,
             bucket=bucket,
             opts=child,
+            secrets_from_vpc=(
+                network.vpc_id if "secretsmanager" in args.interface_endpoints else None
+            ),
         )
 
         # --- Hosts --------------------------------------------------------------------------------

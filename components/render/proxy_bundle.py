@@ -59,6 +59,8 @@ class ProxyBundleSpec:
     orthanc_image: str
     forwarder_image: str = DEFAULT_FORWARDER_IMAGE
     listen_port: int = 104
+    # The site machine's LAN address: the plaintext listener is published there only.
+    listen_address: str = ""
     # None: any modality on the LAN may store; otherwise only these calling AE titles.
     modalities: Sequence[Sender] | None = None
     backlog_warning_instances: int = 10000
@@ -132,6 +134,9 @@ def render_forwarder_config(spec: ProxyBundleSpec) -> dict[str, Any]:
 
 
 def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
+    # Docker publishes ports past host firewalls (ufw, firewalld): on the LAN address only.
+    if not spec.listen_address or spec.listen_address.startswith("0."):
+        raise ValueError("the proxy listens on the site's LAN address, never on every interface")
     return {
         "name": f"orthgate-proxy-{spec.site}",
         "services": {
@@ -140,7 +145,7 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
                 "restart": "unless-stopped",
                 # DCMTK leaves Nagle on: small images would each wait for a delayed ACK.
                 "environment": {"TCP_NODELAY": "1"},
-                "ports": [f"{spec.listen_port}:{PROXY_DICOM_PORT}"],
+                "ports": [f"{spec.listen_address}:{spec.listen_port}:{PROXY_DICOM_PORT}"],
                 "volumes": [
                     "./orthanc/orthanc.json:/etc/orthanc/orthanc.json:ro",
                     f"./tls:{spec.tls_dir}:ro",
@@ -235,7 +240,8 @@ either, set `bip` and `default-address-pools` in /etc/docker/daemon.json to a ra
 LAN does not use first, or their stores will get no answer.
 
 ## Modalities (on the LAN)
-Send to this machine's address, port {spec.listen_port}, called AE title {_code(spec.ae_title)}.
+Send to {_code(spec.listen_address)} (this machine's LAN address, the only one the proxy
+listens on), port {spec.listen_port}, called AE title {_code(spec.ae_title)}.
 {_modalities_line(spec)}
 
 ## Firewall

@@ -104,6 +104,7 @@ class AwsMock:
             "aws:s3/bucketVersioning:BucketVersioning": self._bucket_part,
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": self._bucket_part,
             "aws:s3/bucketPolicy:BucketPolicy": self._bucket_part,
+            "aws:s3/bucketLogging:BucketLogging": self._bucket_part,
             "aws:rds/subnetGroup:SubnetGroup": self._db_subnet_group,
             "aws:rds/parameterGroup:ParameterGroup": self._db_parameter_group,
             "aws:rds/instance:Instance": self._db_instance,

@@ -343,6 +343,11 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     ),
     # Not read: bucket per the brief; the policy document updates in place.
     "aws:s3/bucketPolicy:BucketPolicy": _regional("bucket"),
+    # tf-aws@01f43111 aws_s3_bucket_logging (internal/service/s3/bucket_logging.go): bucket
+    # and expected_bucket_owner are ForceNew; target_bucket, target_prefix, target_grant and
+    # target_object_key_format update in place (PutBucketLogging). Terraform's target_grant
+    # is Pulumi's targetGrants.
+    "aws:s3/bucketLogging:BucketLogging": _regional("bucket", "expectedBucketOwner"),
     # --- SNS ---------------------------------------------------------------------------------
     # tf-aws@00a35305 aws_sns_topic (6.36.0). Attributes and policies update in place.
     "aws:sns/topic:Topic": _regional("fifoTopic", "name", "namePrefix"),

@@ -19,7 +19,13 @@ from tests.integration.dicom_data import make_study, pixel_digest
 from tests.integration.netlab import Lab, TlsClient, storescu
 from tests.integration.proxy_side import ProxySide, start_proxy_side
 
-SITE = {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
+SITE = {
+    "name": "site-a",
+    "sourceCidrs": ["198.51.100.7/32"],
+    "aeTitle": "SITEA_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
 
 
 @pytest.fixture(scope="module")

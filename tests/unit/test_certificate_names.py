@@ -23,7 +23,13 @@ from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 
 BASE = {"environment": "dev", "network": {"vpcCidr": "10.40.0.0/16"}}
 VPN = {"enabled": True, "clientCidr": "192.168.0.0/22", "workstations": ["reading-room-1"]}
-PROXY = {"name": "north-clinic", "sourceCidrs": ["198.51.100.32/29"], "aeTitle": "NORTH_GW"}
+PROXY = {
+    "name": "north-clinic",
+    "sourceCidrs": ["198.51.100.32/29"],
+    "aeTitle": "NORTH_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
 
 
 def config(**sections) -> dict:

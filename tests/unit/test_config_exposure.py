@@ -135,7 +135,15 @@ def test_one_slash_8_and_narrow_sites_stay_accepted():
 def test_the_bound_counts_every_list_that_lands_on_the_port():
     config = stack(
         orthanc={"dicomAllowedCidrs": ["51.0.0.0/8"]},
-        dicomProxies=[{"name": "north", "sourceCidrs": ["52.0.0.0/8"], "aeTitle": "NORTH_GW"}],
+        dicomProxies=[
+            {
+                "name": "north",
+                "sourceCidrs": ["52.0.0.0/8"],
+                "aeTitle": "NORTH_GW",
+                "listenAddress": "192.168.50.10",
+                "acceptAnyModality": True,
+            }
+        ],
     )
     # Proxies add modalities only when given; the TLS port sees both /8s.
     text = problems(config)
@@ -421,7 +429,13 @@ def test_raised_client_vpn_quotas_are_counted_against():
 
 def test_many_proxy_sites_are_counted_as_one_list():
     sites = [
-        {"name": f"site-{i}", "sourceCidrs": [f"198.51.{i}.0/24"], "aeTitle": f"SITE_{i}"}
+        {
+            "name": f"site-{i}",
+            "sourceCidrs": [f"198.51.{i}.0/24"],
+            "aeTitle": f"SITE_{i}",
+            "listenAddress": "192.168.50.10",
+            "acceptAnyModality": True,
+        }
         for i in range(61)
     ]
     text = only_problem(stack(dicomProxies=sites), "orthgate:dicomProxies =")
@@ -519,3 +533,21 @@ def test_the_login_banner_keeps_what_scripts_need():
     persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # a zero-width non-joiner
     banner = f"{persian} soft\u00adhyphen \U0001f468\u200d\U0001f4bb\r\n"
     parse_settings(stack(clientVpn={**CLIENT_VPN, "loginBanner": banner}))
+
+
+def test_on_premises_ranges_stay_within_the_routes_per_table_quota():
+    def vpns(count: int) -> list[dict]:
+        return [
+            {
+                "name": f"site-{i}",
+                "customerGatewayIp": f"203.0.113.{i + 1}",
+                "onPremCidrs": [f"172.{16 + i}.{j * 16}.0/20" for j in range(count)],
+            }
+            for i in range(10)
+        ]
+
+    # 10 sites x 5 ranges = 50 routes, plus the default and S3 routes: past 50.
+    text = " ".join(problems(stack({"siteToSiteVpns": vpns(5)})))
+    assert "routes per route table" in text
+    quotas = {"inboundRulesPerSecurityGroup": 1000, "routesPerRouteTable": 100}
+    parse_settings(stack({"siteToSiteVpns": vpns(5)}, quotas=quotas))

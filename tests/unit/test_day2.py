@@ -205,7 +205,13 @@ def test_a_new_site_or_modality_touches_no_host():
     config = shipped("prod")
     more = copy.deepcopy(config)
     more["orthgate:dicomProxies"].append(
-        {"name": "south-clinic", "sourceCidrs": ["198.51.100.64/29"], "aeTitle": "SOUTH_GW"}
+        {
+            "name": "south-clinic",
+            "sourceCidrs": ["198.51.100.64/29"],
+            "aeTitle": "SOUTH_GW",
+            "listenAddress": "192.168.50.10",
+            "acceptAnyModality": True,
+        }
     )
     more["orthgate:orthanc"]["modalities"].append({"name": "us-1", "aeTitle": "US_ONE"})
     plan = two_ups(config, more, stack="prod")
@@ -307,7 +313,13 @@ def test_the_program_says_so_while_a_held_ami_waits(monkeypatch):
 
 
 def proxy(name: str, *cidrs: str, ae: str) -> dict:
-    return {"name": name, "sourceCidrs": list(cidrs), "aeTitle": ae}
+    return {
+        "name": name,
+        "sourceCidrs": list(cidrs),
+        "aeTitle": ae,
+        "listenAddress": "192.168.50.10",
+        "acceptAnyModality": True,
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -15,8 +15,20 @@ from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
 from tools.proxy_bundle import BundleError, main, write_bundle
 
-SITE_A = {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
-SITE_B = {"name": "site-b", "sourceCidrs": ["203.0.113.200/30"], "aeTitle": "SITEB_GW"}
+SITE_A = {
+    "name": "site-a",
+    "sourceCidrs": ["198.51.100.7/32"],
+    "aeTitle": "SITEA_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
+SITE_B = {
+    "name": "site-b",
+    "sourceCidrs": ["203.0.113.200/30"],
+    "aeTitle": "SITEB_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
@@ -56,7 +68,13 @@ def refused(proxies: list, orthanc: dict | None = None) -> dict[str, str]:
         pytest.param([{**SITE_A, "aeTitle": "ORTHANC"}], "[0].aeTitle", id="proxy-cloud-ae"),
         pytest.param([{**SITE_A, "listenPort": 0}], "[0].listenPort", id="proxy-port"),
         pytest.param(
-            [{**SITE_A, "modalities": [{"name": "ct", "aeTitle": "SITEA_GW"}]}],
+            [
+                {
+                    **SITE_A,
+                    "acceptAnyModality": False,
+                    "modalities": [{"name": "ct", "aeTitle": "SITEA_GW"}],
+                }
+            ],
             "[0].modalities[0].aeTitle",
             id="proxy-modality-own-ae",
         ),
@@ -91,8 +109,8 @@ def test_a_proxy_source_already_allowed_directly_is_refused():
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def proxied(request):
     config = read_stack_file(STACKS_DIR / f"Pulumi.{request.param}.yaml")
-    config["orthgate:dicomProxies"] = [SITE_A, {**SITE_B, "modalities": [
-        {"name": "ct-1", "aeTitle": "CT_B1"}]}]  # fmt: skip
+    only_ct = {"acceptAnyModality": False, "modalities": [{"name": "ct-1", "aeTitle": "CT_B1"}]}
+    config["orthgate:dicomProxies"] = [SITE_A, {**SITE_B, **only_ct}]
     return evaluate(config, stack=request.param)
 
 
@@ -195,7 +213,8 @@ def test_the_proxy_compose_pins_images_and_sets_tcp_nodelay(proxied):
     assert ":" in forwarder["image"]
     assert not forwarder["image"].endswith(":latest")
     assert orthanc["environment"]["TCP_NODELAY"] == "1"
-    assert orthanc["ports"] == ["104:4242"]
+    # On the site machine's LAN address only: Docker publishes past host firewalls.
+    assert orthanc["ports"] == ["192.168.50.10:104:4242"]
     assert forwarder["ports"] == ["127.0.0.1:8099:8099"]
     assert "proxy-data" in compose["volumes"]
 

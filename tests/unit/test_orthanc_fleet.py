@@ -171,7 +171,7 @@ def test_the_fleet_shares_one_index_and_one_bucket_as_several_writers(fleet):
     assert orthanc["SaveJobs"] is False
     assert orthanc["StorageAccessOnFind"] == "Never"
     assert orthanc["CheckRevisions"] is True
-    assert orthanc["AwsS3Storage"]["BucketName"] == fleet.one("aws:s3/bucket:Bucket").id
+    assert orthanc["AwsS3Storage"]["BucketName"] == fleet.named("orthanc-storage").id
 
 
 def test_a_single_host_locks_its_index():

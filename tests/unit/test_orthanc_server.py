@@ -230,22 +230,21 @@ def test_outside_production_the_database_can_be_destroyed():
 
 
 def test_the_bucket_is_private_versioned_kms_encrypted_and_tls_only(prd):
-    bucket = prd.one("aws:s3/bucket:Bucket")
+    # The image bucket; its access log bucket is tests/unit/test_image_audit.py's.
+    bucket = prd.named("orthanc-storage")
     key = prd.named("orthanc-key").outputs["arn"]
     assert bucket.inputs["forceDestroy"] is False
-    block = prd.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = prd.named("orthanc-storage-public-access").inputs
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy",
                                           "ignorePublicAcls", "restrictPublicBuckets"))  # fmt: skip
-    versioning = prd.one("aws:s3/bucketVersioning:BucketVersioning")
+    versioning = prd.named("orthanc-storage-versioning")
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    [rule] = prd.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    ).inputs["rules"]
+    [rule] = prd.named("orthanc-storage-encryption").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
         "kmsMasterKeyId": key,
     }
-    policy = json.loads(prd.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(prd.named("orthanc-storage-tls-only").inputs["policy"])
     [deny] = policy["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -268,8 +267,8 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
     role = prd.named("orthanc-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
-    attachment = prd.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert attachment.inputs["policyArn"].endswith(":policy/AmazonSSMManagedInstanceCore")
+    # No managed policy: Session Manager's actions are inline (tests/unit/test_host_role.py).
+    assert prd.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
     statements = {
         s["Sid"]: s
         for s in json.loads(prd.named("orthanc-host-policy").inputs["policy"])["Statement"]
@@ -281,7 +280,7 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
         prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"],
     }
     assert set(statements["ReadOwnSecrets"]["Resource"]) == secrets
-    bucket_arn = prd.one("aws:s3/bucket:Bucket").outputs["arn"]
+    bucket_arn = prd.named("orthanc-storage").outputs["arn"]
     assert statements["ReadWriteOwnObjects"]["Resource"] == f"{bucket_arn}/*"
     assert statements["ListOwnBucket"]["Resource"] == bucket_arn
     # PutMetricData takes no resource ARN: the namespace condition scopes it instead.
@@ -348,7 +347,7 @@ def test_the_deployed_orthanc_accepts_only_registered_senders(dev):
 def test_production_points_orthanc_at_s3_and_postgresql(prd):
     files = written_files(prd.of_type(TEMPLATE)[0])
     orthanc = deployed_orthanc_config(prd)
-    assert orthanc["AwsS3Storage"]["BucketName"] == prd.one("aws:s3/bucket:Bucket").id
+    assert orthanc["AwsS3Storage"]["BucketName"] == prd.named("orthanc-storage").id
     address = prd.one("aws:rds/instance:Instance").outputs["address"]
     assert orthanc["PostgreSQL"]["ConnectionUri"] == (
         f"postgresql://{{username}}:{{password}}@{address}:5432/orthanc?sslmode=require"

@@ -32,8 +32,20 @@ from components.render.proxy_bundle import (
 )
 from tests.harness.pulumi_run import STACKS_DIR, read_stack_file
 
-SITE = {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
-OTHER = {"name": "site-b", "sourceCidrs": ["203.0.113.200/30"], "aeTitle": "SITEB_GW"}
+SITE = {
+    "name": "site-a",
+    "sourceCidrs": ["198.51.100.7/32"],
+    "aeTitle": "SITEA_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
+OTHER = {
+    "name": "site-b",
+    "sourceCidrs": ["203.0.113.200/30"],
+    "aeTitle": "SITEB_GW",
+    "listenAddress": "192.168.50.10",
+    "acceptAnyModality": True,
+}
 CASE = "without regard to case"
 
 
@@ -76,25 +88,31 @@ def modalities(*pairs: tuple[str, str]) -> list[dict[str, str]]:
         ),
         pytest.param([SITE, {**OTHER, "aeTitle": "sitea_gw"}], None, "[1].aeTitle", id="vs-proxy"),
         pytest.param(
-            [{**SITE, "modalities": modalities(("ct", "CT_A"), ("mr", "ct_a"))}],
+            [
+                {
+                    **SITE,
+                    "acceptAnyModality": False,
+                    "modalities": modalities(("ct", "CT_A"), ("mr", "ct_a")),
+                }
+            ],
             None,
             "[0].modalities[1].aeTitle",
             id="modality-vs-modality",
         ),
         pytest.param(
-            [{**SITE, "modalities": modalities(("ct", "SiteA_Gw"))}],
+            [{**SITE, "acceptAnyModality": False, "modalities": modalities(("ct", "SiteA_Gw"))}],
             None,
             "[0].modalities[0].aeTitle",
             id="modality-vs-own",
         ),
         pytest.param(
-            [{**SITE, "modalities": modalities(("ct", "Orthanc"))}],
+            [{**SITE, "acceptAnyModality": False, "modalities": modalities(("ct", "Orthanc"))}],
             None,
             "[0].modalities[0].aeTitle",
             id="modality-vs-upstream",
         ),
         pytest.param(
-            [{**SITE, "modalities": modalities(("ct", "ORTHANC"))}],
+            [{**SITE, "acceptAnyModality": False, "modalities": modalities(("ct", "ORTHANC"))}],
             None,
             "[0].modalities[0].aeTitle",
             id="modality-vs-upstream-same-case",
@@ -115,7 +133,14 @@ def test_the_case_rule_shows_the_value_as_written():
 
 def test_distinct_ae_titles_still_pass():
     parsed = settings(
-        [SITE, {**OTHER, "modalities": modalities(("ct", "CT_B"), ("mr", "MR_B"))}],
+        [
+            SITE,
+            {
+                **OTHER,
+                "acceptAnyModality": False,
+                "modalities": modalities(("ct", "CT_B"), ("mr", "MR_B")),
+            },
+        ],
         {"modalities": modalities(("ct-1", "CT_ONE"))},
     )
     assert [p.ae_title for p in parsed.dicom_proxies] == ["SITEA_GW", "SITEB_GW"]
@@ -127,7 +152,15 @@ def test_distinct_ae_titles_still_pass():
 @pytest.mark.parametrize("name", sorted(RESERVED_MODALITY_NAMES))
 def test_a_modality_named_like_the_upstream_is_refused(name):
     assert name == CLOUD_MODALITY  # the name the rendered proxy configuration uses
-    problems = refused([{**SITE, "modalities": modalities(("ct", "CT_A"), (name, "CLOUD_X"))}])
+    problems = refused(
+        [
+            {
+                **SITE,
+                "acceptAnyModality": False,
+                "modalities": modalities(("ct", "CT_A"), (name, "CLOUD_X")),
+            }
+        ]
+    )
     problem = problems["orthgate:dicomProxies[0].modalities[1].name"]
     assert f'= "{name}"' in problem
     assert "upstream" in problem
@@ -176,8 +209,44 @@ def test_other_listen_ports_pass(port):
     [proxy] = settings([{**SITE, "listenPort": port}]).dicom_proxies
     assert proxy.listen_port == port
     assert render_proxy_compose(_spec(listen_port=port))["services"]["orthanc"]["ports"] == [
-        f"{port}:{PROXY_DICOM_PORT}"
+        f"192.168.50.10:{port}:{PROXY_DICOM_PORT}"
     ]
+
+
+# --- issue 10: the plaintext listener on the LAN address only; who may store, said outright ---
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [("0.0.0.0", "RFC 1918"), ("203.0.113.5", "RFC 1918"), ("lan", "IPv4 address")],  # noqa: S104
+)
+def test_the_listen_address_is_a_private_lan_address(address, why):
+    problem = refused([{**SITE, "listenAddress": address}])
+    assert why in problem["orthgate:dicomProxies[0].listenAddress"]
+
+
+def test_a_site_without_listen_address_is_refused():
+    site = {k: v for k, v in SITE.items() if k != "listenAddress"}
+    assert "is required" in refused([site])["orthgate:dicomProxies[0].listenAddress"]
+
+
+def test_the_rendered_compose_never_publishes_on_every_interface():
+    for empty in ("", "0.0.0.0"):  # noqa: S104 - what must be refused
+        with pytest.raises(ValueError, match="LAN address"):
+            render_proxy_compose(_spec(listen_address=empty))
+    ports = render_proxy_compose(_spec())["services"]["orthanc"]["ports"]
+    assert ports == [f"192.168.50.10:104:{PROXY_DICOM_PORT}"]
+
+
+def test_any_modality_must_be_asked_for_and_cannot_be_combined_with_a_list():
+    site = {k: v for k, v in SITE.items() if k != "acceptAnyModality"}
+    problem = refused([site])["orthgate:dicomProxies[0].modalities"]
+    assert "acceptAnyModality: true" in problem
+    both = {**SITE, "modalities": modalities(("ct", "CT_A"))}
+    assert "contradicts" in refused([both])["orthgate:dicomProxies[0].acceptAnyModality"]
+    [proxy] = settings([SITE]).dicom_proxies
+    assert proxy.accept_any_modality
+    assert proxy.modalities is None
 
 
 # --- 17: values in the site README's command lines are quoted ------------------------------
@@ -195,6 +264,7 @@ def _spec(**changes) -> ProxyBundleSpec:
         "ca_cert_pem": "ca",
         "forwarder_password": "secret",
         "orthanc_image": "orthancteam/orthanc:25.12.3",
+        "listen_address": "192.168.50.10",
         **changes,
     }
     return ProxyBundleSpec(**values)
@@ -290,14 +360,16 @@ def test_ae_titles_in_the_readme_text_keep_their_backticks():
 # --- 19: modalities is a list with entries, or absent --------------------------------------
 
 
-def test_modalities_absent_still_means_any_modality_may_store():
+def test_any_modality_asked_for_lets_any_modality_store():
     [proxy] = settings([SITE]).dicom_proxies
     assert proxy.modalities is None
     assert render_proxy_orthanc_config(_spec())["DicomAlwaysAllowStore"] is True
 
 
 def test_modalities_null_is_refused_with_both_choices():
-    problem = refused([{**SITE, "modalities": None}])["orthgate:dicomProxies[0].modalities"]
+    problem = refused([{**SITE, "acceptAnyModality": False, "modalities": None}])[
+        "orthgate:dicomProxies[0].modalities"
+    ]
     assert problem.startswith("orthgate:dicomProxies[0].modalities = null: is null")
     assert "commented out" in problem
     assert "list the modalities allowed to store" in problem
@@ -305,7 +377,9 @@ def test_modalities_null_is_refused_with_both_choices():
 
 
 def test_modalities_empty_is_refused_with_both_choices():
-    problem = refused([{**SITE, "modalities": []}])["orthgate:dicomProxies[0].modalities"]
+    problem = refused([{**SITE, "acceptAnyModality": False, "modalities": []}])[
+        "orthgate:dicomProxies[0].modalities"
+    ]
     assert problem.startswith("orthgate:dicomProxies[0].modalities = []: ")
     assert "no modality could store" in problem
     assert "remove the key" in problem
@@ -330,7 +404,9 @@ config:
 
 
 def test_listed_modalities_restrict_the_proxy():
-    [proxy] = settings([{**SITE, "modalities": modalities(("ct", "CT_A"))}]).dicom_proxies
+    [proxy] = settings(
+        [{**SITE, "acceptAnyModality": False, "modalities": modalities(("ct", "CT_A"))}]
+    ).dicom_proxies
     assert [m.ae_title for m in proxy.modalities] == ["CT_A"]
     config = render_proxy_orthanc_config(_spec(modalities=[Sender("ct", "CT_A")]))
     assert config["DicomAlwaysAllowStore"] is False

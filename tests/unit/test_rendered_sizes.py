@@ -167,7 +167,8 @@ def test_user_data_past_the_limit_is_refused_naming_the_images(monkeypatch):
     assert "2,000" in message
 
 
-# --- Direct Connect: association first, then route propagation ---------------------------------
+# --- Client VPN: extra ranges are routed, or refused when nothing routes them ------------------
+# (Direct Connect's order, association before routes: tests/unit/test_route_filtering.py)
 
 
 def network_config(**network) -> dict:
@@ -176,24 +177,6 @@ def network_config(**network) -> dict:
         "orthgate:environment": "dev",
         "orthgate:network": {"vpcCidr": "10.40.0.0/16", **network},
     }
-
-
-def test_route_propagation_waits_for_the_direct_connect_association():
-    evaluation = evaluate(
-        network_config(
-            siteToSiteVpns=[SITE],
-            directConnectGatewayId=DX_GATEWAY,
-            directConnectOnPremCidrs=["172.30.0.0/16"],
-        )
-    )
-    association = evaluation.one(DX_ASSOCIATION)
-    propagations = evaluation.of_type(PROPAGATION)
-    assert len(propagations) == 3  # the public table and one per zone
-    for propagation in propagations:
-        assert association.urn in propagation.options.dependencies, propagation.name
-
-
-# --- Client VPN: extra ranges are routed, or refused when nothing routes them ------------------
 
 
 def client_vpn_config(extra: list[str], **network) -> dict:

@@ -147,7 +147,13 @@ def test_every_shipped_stack_evaluates_under_a_minimal_mock_with_every_option(sh
             "workstations": ["reading-room-1", "reading-room-2"],
         },
         "orthgate:dicomProxies": [
-            {"name": "site-a", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "SITEA_GW"}
+            {
+                "name": "site-a",
+                "sourceCidrs": ["198.51.100.7/32"],
+                "aeTitle": "SITEA_GW",
+                "listenAddress": "192.168.50.10",
+                "acceptAnyModality": True,
+            }
         ],
     }
     # Without aws:region too: the region then comes from a lookup the mock leaves empty.
