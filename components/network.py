@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 import pulumi
@@ -56,6 +56,9 @@ class NetworkRefs:
     # The reservations of orthgate's fixed addresses: whatever puts a network interface
     # into these subnets is declared after them, so it can never take a fixed address.
     address_reservations: list[pulumi.Resource]
+    # Interface endpoints by service ("secretsmanager", ...): what a policy tied to them
+    # waits for.
+    interface_endpoints: dict[str, pulumi.Resource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ class SecureNetwork(pulumi.ComponentResource):
             tags=self._tags("s3"),
             opts=self._child,
         )
-        self._interface_endpoints(settings.interface_endpoints, vpc, private_subnets, args)
+        endpoints = self._interface_endpoints(
+            settings.interface_endpoints, vpc, private_subnets, args
+        )
 
         # --- Logging and lock-down --------------------------------------------------------
         key = area_key(
@@ -254,6 +259,7 @@ class SecureNetwork(pulumi.ComponentResource):
             resolver_address=self.resolver_address,
             nat_gateways=settings.nat_gateways,
             address_reservations=reservations,
+            interface_endpoints=endpoints,
         )
         self.register_outputs(
             {
@@ -383,10 +389,12 @@ class SecureNetwork(pulumi.ComponentResource):
     ) -> None:
         """Static routes to the virtual private gateway for exactly the configured ranges.
 
-        Never route propagation: AWS has no prefix filter on it, and a site advertising more
-        specific prefixes (or a default route) would capture the replies to other sites,
-        Internet senders and AWS APIs. BGP still picks the tunnel behind the gateway. Named
-        by table and range, never by site: adding or moving a range renames nothing.
+        Never route propagation: AWS has no prefix filter on it, and a site advertising a
+        default route or any prefix outside the configured ranges would capture the replies
+        to Internet senders, web users and AWS APIs. Behind the gateway BGP still picks the
+        tunnel, longest prefix first: a BGP site advertising a more specific part of another
+        site's configured range can still draw that part (README, "On-premises routes").
+        Named by table and range, never by site: adding or moving a range renames nothing.
         """
         opts = pulumi.ResourceOptions(parent=self, depends_on=after)
         for label, table in tables:
@@ -405,9 +413,9 @@ class SecureNetwork(pulumi.ComponentResource):
         vpc: aws.ec2.Vpc,
         private_subnets: list[aws.ec2.Subnet],
         args: SecureNetworkArgs,
-    ) -> None:
+    ) -> dict[str, pulumi.Resource]:
         if not services:
-            return
+            return {}
         group = aws.ec2.SecurityGroup(
             f"{self._name}-endpoints-sg",
             vpc_id=vpc.id,
@@ -425,8 +433,9 @@ class SecureNetwork(pulumi.ComponentResource):
             description="HTTPS from the VPC",
             opts=self._child,
         )
+        endpoints: dict[str, pulumi.Resource] = {}
         for service in services:
-            aws.ec2.VpcEndpoint(
+            endpoints[service] = aws.ec2.VpcEndpoint(
                 f"{self._name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
                 service_name=args.context.endpoint_service_name(service),
@@ -437,6 +446,7 @@ class SecureNetwork(pulumi.ComponentResource):
                 tags=self._tags(f"{service}-endpoint"),
                 opts=self._after_reservations,
             )
+        return endpoints
 
     def _flow_log(
         self, vpc: aws.ec2.Vpc, logs: aws.cloudwatch.LogGroup, context: AwsContext

@@ -94,8 +94,6 @@ def build(settings: Settings) -> dict[str, Any]:
             architecture=architecture,
             protect=settings.is_production,
             private_source_groups=private_source_groups,
-            # With a Secrets Manager endpoint the hosts' secret reads are tied to the VPC.
-            interface_endpoints=settings.network.interface_endpoints,
             senders=registered_senders(settings),
             proxy_sources=proxy_sources(settings.dicom_proxies),
         ),

@@ -59,6 +59,10 @@ def check_modalities_given(value: Any) -> Any:
     return value
 
 
+# Docker's default bridge and the Compose project's network on a fresh site machine.
+DOCKER_SITE_NETWORKS = (IPv4Network("172.17.0.0/16"), IPv4Network("172.18.0.0/16"))
+
+
 def parse_lan_address(value: Any) -> IPv4Address:
     """The site machine's own LAN address: where modalities send, and the only one the
     proxy's plaintext listener is published on (Docker-published ports bypass host
@@ -75,6 +79,14 @@ def parse_lan_address(value: Any) -> IPv4Address:
             "plaintext DICOM is published there only, never on every interface nor on a "
             "public address"
         )
+    # Docker's own bridge networks on the site machine: never the LAN's address.
+    for bridge in DOCKER_SITE_NETWORKS:
+        if address in bridge:
+            raise ValueError(
+                f"is in {bridge}, which Docker takes for its own networks on the site "
+                "machine: give the machine's LAN address (and move Docker's networks if the "
+                "LAN uses that range, as the site README says)"
+            )
     return address
 
 

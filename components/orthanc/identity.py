@@ -28,10 +28,13 @@ def instance_profile(
     logs: aws.cloudwatch.LogGroup,
     bucket: aws.s3.Bucket | None,
     opts: pulumi.ResourceOptions,
-    secrets_from_vpc: pulumi.Input[str] | None = None,
+    secrets_endpoint: pulumi.Resource | None = None,
+    vpc_id: pulumi.Input[str] | None = None,
 ) -> aws.iam.InstanceProfile:
-    """``secrets_from_vpc``: the VPC id when Secrets Manager is reached through an interface
-    endpoint there (the secrets are then readable from that VPC only); None otherwise."""
+    """``secrets_endpoint``: the VPC's Secrets Manager interface endpoint, if any: the secrets
+    are then readable from ``vpc_id`` only, once the endpoint exists (before, reads leave
+    through NAT, where no VPC condition holds, and would be refused)."""
+    secrets_from_vpc = vpc_id if secrets_endpoint is not None else None
     role = aws.iam.Role(
         f"{name}-role",
         description="Orthanc host: its own secrets, bucket, key and logs; SSM sessions",
@@ -62,7 +65,10 @@ def instance_profile(
                 )
             )
         ),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(depends_on=[secrets_endpoint] if secrets_endpoint else []),
+        ),
     )
     return aws.iam.InstanceProfile(
         f"{name}-profile", role=role.name, tags=naming.tags(f"{name}-profile"), opts=opts

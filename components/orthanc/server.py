@@ -50,9 +50,6 @@ class OrthancServerArgs:
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
     # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
     private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # orthgate:network.interfaceEndpoints: with "secretsmanager" among them the hosts read
-    # their secrets through the VPC's endpoint, and may read them from nowhere else.
-    interface_endpoints: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -284,9 +281,10 @@ class OrthancServer(pulumi.ComponentResource):
             logs=logs,
             bucket=bucket,
             opts=child,
-            secrets_from_vpc=(
-                network.vpc_id if "secretsmanager" in args.interface_endpoints else None
-            ),
+            # Through a Secrets Manager endpoint, the secrets are readable from the VPC only,
+            # and the policy saying so waits for the endpoint (and its private DNS).
+            secrets_endpoint=network.interface_endpoints.get("secretsmanager"),
+            vpc_id=network.vpc_id,
         )
 
         # --- Hosts --------------------------------------------------------------------------------

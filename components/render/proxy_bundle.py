@@ -235,6 +235,12 @@ folder readable by administrators only.
 ## Start
     docker compose up -d
 
+The proxy listens on {_code(spec.listen_address)} only: give this machine that address for
+good (static, or reserved in DHCP). Docker does not retry a bind to an address that is not
+up yet when it restarts the containers at boot; on a machine whose address comes late, set
+`net.ipv4.ip_nonlocal_bind=1` (sysctl) or run `docker compose up -d` from a unit ordered
+after `network-online.target`.
+
 Docker routes 172.17.0.0/16 and 172.18.0.0/16 to its own networks: if modalities sit in
 either, set `bip` and `default-address-pools` in /etc/docker/daemon.json to a range the
 LAN does not use first, or their stores will get no answer.

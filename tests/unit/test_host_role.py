@@ -11,7 +11,6 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-import components.stack
 from components.aws_context import AwsContext
 from components.iam_policies import SESSION_MANAGER_ACTIONS, orthanc_host_policy
 from components.orthanc import identity
@@ -134,29 +133,22 @@ def test_without_a_secrets_manager_endpoint_secret_reads_stay_unconditioned():
     assert "Condition" not in statements(evaluation, "orthanc-host-policy")["ReadOwnSecrets"]
 
 
-def pass_endpoints_through(monkeypatch, endpoints: list[str]) -> None:
-    """The composition's part, played here: hand OrthancServer the network's endpoints."""
-    real = components.stack.OrthancServerArgs
-
-    def args(**given):
-        given.setdefault("interface_endpoints", endpoints)
-        return real(**given)
-
-    monkeypatch.setattr(components.stack, "OrthancServerArgs", args)
-
-
-def test_the_server_conditions_secret_reads_when_told_of_the_endpoint(monkeypatch):
-    config = with_endpoints(shipped("dev"), ["secretsmanager"])
-    pass_endpoints_through(monkeypatch, ["secretsmanager"])
-    evaluation = evaluate(config, stack="dev")
-    vpc = evaluation.one("aws:ec2/vpc:Vpc")
-    read = statements(evaluation, "orthanc-host-policy")["ReadOwnSecrets"]
-    assert read["Condition"] == {"StringEquals": {"aws:SourceVpc": vpc.id}}
+def test_the_conditioned_policy_waits_for_the_endpoint():
+    """Before the endpoint and its private DNS exist, reads leave through NAT, where the
+    condition refuses them: the policy may only change once the endpoint is there."""
+    evaluation = evaluate(with_endpoints(shipped("dev"), ["secretsmanager"]), stack="dev")
+    [endpoint] = [
+        e
+        for e in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["serviceName"].endswith(".secretsmanager")
+    ]
+    policy = evaluation.named("orthanc-host-policy")
+    assert endpoint.urn in policy.options.dependencies
 
 
 @pytest.mark.parametrize("name", ["prod", "dev"])
 def test_with_a_secrets_manager_endpoint_secrets_are_readable_from_the_vpc_only(name):
-    # The whole program: components/stack.py passes settings.network.interfaceEndpoints on.
+    # The whole program: the network hands OrthancServer its endpoints.
     config = shipped(name)
     if name == "dev":
         config = with_endpoints(config, ["secretsmanager"])

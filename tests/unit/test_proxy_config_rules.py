@@ -419,3 +419,8 @@ def test_the_shipped_stacks_pass_the_proxy_rules(stack):
         key.removeprefix("orthgate:"): v for key, v in config.items() if key.startswith("orthgate:")
     }
     parse_settings(raw)
+
+
+def test_a_listen_address_in_dockers_own_networks_is_refused():
+    problem = refused([{**SITE, "listenAddress": "172.17.0.1"}])
+    assert "Docker" in problem["orthgate:dicomProxies[0].listenAddress"]
