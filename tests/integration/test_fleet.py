@@ -493,11 +493,14 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
                     first.ae_title, [*again, again[0]],
                 )
             )  # fmt: skip
-            # Plaintext on the clinic's LAN to its proxy, which forwards over TLS.
+            # Plaintext on the clinic's LAN to its proxy, which forwards over TLS, from the
+            # modality the stack lets store there.
+            [site] = [p for p in config["orthgate:dicomProxies"] if p["name"] == PROXY_SITE]
+            clinic_ae = site["modalities"][0]["aeTitle"]
             senders.append(
                 ResendingSender(
                     "clinic-us", lab.host("clinic-us"), proxy_host.ip, proxy.orthanc.dicom_port,
-                    "US_CLINIC", proxy.ae_title, study_dirs("clinic-us"),
+                    clinic_ae, proxy.ae_title, study_dirs("clinic-us"),
                 )
             )  # fmt: skip
 
