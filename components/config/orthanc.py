@@ -392,6 +392,13 @@ class OrthancSettings(Section):
                     f"is below the desired count (orthgate:orthanc.instanceCount = {desired})",
                     high,
                 )
+        if self.storage != "s3" and "access_log_retention_days" in self.model_fields_set:
+            yield Problem(
+                (*at, "accessLogRetentionDays"),
+                "only applies with storage: s3 (the access logs are the image bucket's); "
+                f"with storage: {self.storage} there is nothing to log",
+                self.access_log_retention_days,
+            )
         if self.ami_id is not None and self.ami_updates is not None:
             yield Problem(
                 (*at, "amiUpdates"),

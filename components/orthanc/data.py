@@ -47,27 +47,7 @@ def storage_bucket(
     # Images must never vanish with a `pulumi destroy` in production: the bucket stays, and
     # so do the settings that keep it private, encrypted and versioned.
     opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=protect))
-    bucket = aws.s3.Bucket(
-        name,
-        force_destroy=not protect,
-        tags=naming.tags(name),
-        opts=opts,
-    )
-    aws.s3.BucketPublicAccessBlock(
-        f"{name}-public-access",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=opts,
-    )
-    aws.s3.BucketOwnershipControls(
-        f"{name}-ownership",
-        bucket=bucket.id,
-        rule={"object_ownership": "BucketOwnerEnforced"},
-        opts=opts,
-    )
+    bucket, _ = _private_bucket(name, naming=naming, protect=protect, opts=opts)
     aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=bucket.id,
@@ -121,6 +101,31 @@ def storage_bucket(
     return bucket
 
 
+def _private_bucket(
+    name: str, *, naming: Naming, protect: bool, opts: pulumi.ResourceOptions
+) -> tuple[aws.s3.Bucket, aws.s3.BucketOwnershipControls]:
+    """A bucket no one outside the account can reach: public access blocked on all four
+    settings, ACLs off (the bucket owner owns every object). Emptied by `destroy` only
+    outside production."""
+    bucket = aws.s3.Bucket(name, force_destroy=not protect, tags=naming.tags(name), opts=opts)
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=opts,
+    )
+    return bucket, ownership
+
+
 def access_logging(
     name: str,
     source: aws.s3.Bucket,
@@ -150,26 +155,8 @@ def access_logging(
     ``opts`` carry the image bucket's retain_on_delete: in production `pulumi destroy`
     keeps the log bucket, its settings and the logging of the image bucket, with it.
     """
-    logs = aws.s3.Bucket(
-        f"{name}-access-logs",
-        force_destroy=not protect,
-        tags=naming.tags(f"{name}-access-logs"),
-        opts=opts,
-    )
-    aws.s3.BucketPublicAccessBlock(
-        f"{name}-access-logs-public-access",
-        bucket=logs.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=opts,
-    )
-    ownership = aws.s3.BucketOwnershipControls(
-        f"{name}-access-logs-ownership",
-        bucket=logs.id,
-        rule={"object_ownership": "BucketOwnerEnforced"},
-        opts=opts,
+    logs, ownership = _private_bucket(
+        f"{name}-access-logs", naming=naming, protect=protect, opts=opts
     )
     encryption = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-access-logs-encryption",

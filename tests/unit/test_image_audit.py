@@ -238,3 +238,17 @@ def test_outside_production_a_destroy_removes_the_log_bucket_too():
     plan = plan_destroy(evaluation)
     assert plan.kept == []
     assert {(r.type, r.name) for r in plan.deleted} >= AUDIT_TRAIL
+
+
+def test_access_log_retention_without_an_image_bucket_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(
+            {
+                "environment": "dev",
+                "network": {"vpcCidr": "10.40.0.0/16"},
+                "orthanc": {"storage": "ebs", "accessLogRetentionDays": 90},
+            }
+        )
+    [problem] = caught.value.problems
+    assert problem.path == "orthgate:orthanc.accessLogRetentionDays"
+    assert "storage: s3" in problem.rule
