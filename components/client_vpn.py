@@ -2,7 +2,8 @@
 
 Reads top to bottom as: logs, the VPN PKI (its own CA) and the ACM import, the endpoint's
 security group, the endpoint, its subnet associations, authorization rules and routes, then
-one client profile per workstation.
+one client profile per workstation, and the revocation list to import into the endpoint
+(no Pulumi resource imports one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import pulumi_aws as aws
 
 from components.aws_context import AwsContext
 from components.config.certificates import client_vpn_server_name, workstation_common_name
-from components.config.client_vpn import ClientVpnSettings
+from components.config.client_vpn import (
+    CA_LABEL,
+    SERVER_LABEL,
+    ClientVpnSettings,
+    workstation_label,
+)
+from components.config.errors import key_path
+from components.crl import certificate_serial
 from components.logs import area_key
 from components.naming import Naming
 from components.network import NetworkRefs
@@ -51,6 +59,8 @@ class ClientVpn(pulumi.ComponentResource):
     routed_cidrs: list[str]
     profiles: pulumi.Output[dict[str, str]]
     client_certificates_expire_at: pulumi.Output[dict[str, str]]
+    certificate_serials: pulumi.Output[dict[str, str]]
+    revocation_list: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ClientVpnArgs, opts: pulumi.ResourceOptions | None = None
@@ -78,7 +88,7 @@ class ClientVpn(pulumi.ComponentResource):
 
         # --- PKI: a CA for this trust domain only; RSA 2048, as AWS requires ------------------
         ca = CertificateAuthority(
-            f"{name}-ca",
+            f"{name}-{CA_LABEL}",
             common_name=naming.common_name("Client VPN CA"),
             trust_domain="Client VPN",
             validity_days=VPN_CA_VALIDITY_DAYS,
@@ -90,7 +100,7 @@ class ClientVpn(pulumi.ComponentResource):
         self.ca_expires_at = ca.expires_at
         server_name = client_vpn_server_name(domain)
         server = ca.issue_server(
-            f"{name}-server",
+            f"{name}-{SERVER_LABEL}",
             common_name=server_name,
             dns_names=[server_name],
             validity_days=settings.certificate_validity_days,
@@ -104,9 +114,12 @@ class ClientVpn(pulumi.ComponentResource):
             opts=child,
         )
         self.server_certificate_arn = imported.arn
+        # A revoked certificate's workstation gets new resource names: a new key, a new
+        # certificate, a new profile.
+        generation = settings.certificate_generation
         clients: dict[str, IssuedCertificate] = {
             workstation: ca.issue_client(
-                f"{name}-{workstation}",
+                f"{name}-{workstation_label(workstation, generation(workstation))}",
                 common_name=workstation_common_name(workstation, domain),
                 validity_days=settings.certificate_validity_days,
             )
@@ -254,6 +267,16 @@ class ClientVpn(pulumi.ComponentResource):
             *[clients[n].expires_at for n in names]
         ).apply(lambda ends: dict(zip(names, ends, strict=True)))
 
+        # --- Revocation: serials to copy into revokedCertificates, and the list to import ------
+        self.certificate_serials = pulumi.Output.all(*[clients[n].cert_pem for n in names]).apply(
+            lambda pems: _current_serials(settings, dict(zip(names, pems, strict=True)))
+        )
+        # Public (it holds serials and the CA's signature); the endpoint refuses its entries
+        # once imported with `aws ec2 import-client-vpn-client-certificate-revocation-list`.
+        self.revocation_list = ca.revocation_list(
+            [revoked.serial for revoked in settings.revoked_certificates]
+        )
+
         self.register_outputs(
             {
                 "endpointId": self.endpoint_id,
@@ -265,8 +288,33 @@ class ClientVpn(pulumi.ComponentResource):
                 "routedCidrs": self.routed_cidrs,
                 "profiles": self.profiles,
                 "clientCertificatesExpireAt": self.client_certificates_expire_at,
+                "certificateSerials": self.certificate_serials,
+                "revocationList": self.revocation_list,
             }
         )
 
     def _tags(self, name: str) -> dict[str, str]:
         return self._naming.tags(f"{self._name}-{name}")
+
+
+def _current_serials(settings: ClientVpnSettings, cert_pems: dict[str, str]) -> dict[str, str]:
+    """Each workstation's current serial. One that the revocation list holds would lock the
+    workstation out once the list is imported: an entry naming another workstation (a
+    mix-up) is the only way there, since naming the right one re-issues its certificate."""
+    serials = {
+        workstation: certificate_serial(pem)
+        for workstation, pem in cert_pems.items()
+        if pem  # pulumi-tls always returns one; a mock that only echoes inputs does not
+    }
+    owners = {serial: workstation for workstation, serial in serials.items()}
+    for i, revoked in enumerate(settings.revoked_certificates):
+        if revoked.serial in owners:
+            current = owners[revoked.serial]
+            raise pulumi.RunError(
+                f"{key_path(('clientVpn', 'revokedCertificates', i))} lists {revoked.serial}, "
+                f"the serial of {current}'s current certificate, under the workstation "
+                f"{revoked.workstation}: once imported, the list would lock {current} out. If "
+                f"that certificate is the one to revoke, name {current} in the entry (its "
+                "certificate is then re-issued); otherwise correct the serial"
+            )
+    return serials

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components.config.certificates import proxy_site_common_name
+from components.config.certificates import proxy_site_common_name, reissue_suffix
 from components.config.dicom_proxy import DicomProxySettings
+from components.crl import issued_serial
 from components.naming import Naming
 from components.pki import CertificateAuthority
 from components.render.orthanc_config import Sender
@@ -31,6 +32,9 @@ class DicomProxyAccessArgs:
     orthanc_image: str
     certificate_validity_days: int
     naming: Naming
+    # How many of the site's certificates were revoked (orthanc.revokedCertificates): each
+    # one re-issues the site's key and certificate.
+    certificate_generation: int = 0
 
 
 class DicomProxyAccess(pulumi.ComponentResource):
@@ -53,12 +57,13 @@ class DicomProxyAccess(pulumi.ComponentResource):
 
         # The site's identity towards the cloud: CN = site name, clientAuth only.
         certificate = args.dicom_ca.issue_client(
-            f"{name}-client",
+            f"{name}-client{reissue_suffix(args.certificate_generation)}",
             common_name=proxy_site_common_name(settings.name),
             validity_days=args.certificate_validity_days,
             opts=child,
         )
         self.client_cert_pem = certificate.cert_pem
+        self.certificate_serial = certificate.cert_pem.apply(issued_serial)
         self.certificate_expires_at = certificate.expires_at
 
         password = random.RandomPassword(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
+from components.crl import build_crl
+
 HOURS_PER_DAY = 24
 # Leaves are re-issued by the first `pulumi up` within this many days of their expiry.
 LEAF_RENEWAL_DAYS = 30
@@ -87,6 +89,18 @@ class CertificateAuthority:
         self.cert_pem: pulumi.Output[str] = cert.cert_pem
         self.expires_at: pulumi.Output[str] = cert.validity_end_time
 
+    def revocation_list(self, serials: Sequence[str]) -> pulumi.Output[str]:
+        """A CRL (PEM) of ``serials`` (hex, as ``parse_serial`` reads them) signed by this CA
+        and valid as long as it is (components/crl.py). Public: signed with the CA key, it
+        carries only the signature, so unlike the key it is not a secret."""
+        revoked = tuple(serials)
+        return pulumi.Output.unsecret(
+            pulumi.Output.all(self.cert_pem, self._key_pem).apply(
+                # Only a harness that computes nothing leaves the PEMs empty.
+                lambda v: build_crl(v[0], v[1], revoked) if v[0] and v[1] else None
+            )
+        )
+
     def issue_server(
         self,
         name: str,
@@ -112,8 +126,11 @@ class CertificateAuthority:
         common_name: str,
         validity_days: int,
         opts: pulumi.ResourceOptions | None = None,
+        unit: str | None = None,
     ) -> IssuedCertificate:
-        """A clientAuth leaf; ``opts`` lets another component own it (e.g. a proxy site)."""
+        """A clientAuth leaf; ``opts`` lets another component own it (e.g. a proxy site).
+        ``unit``: the subject's organizational unit, the CA's trust domain by default (a
+        kind of sender of its own keeps two kinds' certificates of one name apart)."""
         return self._issue(
             name,
             common_name=common_name,
@@ -122,6 +139,7 @@ class CertificateAuthority:
             validity_days=validity_days,
             uses=["digital_signature", "key_encipherment", "client_auth"],
             opts=opts,
+            unit=unit,
         )
 
     def _issue(
@@ -134,6 +152,7 @@ class CertificateAuthority:
         validity_days: int,
         uses: list[str],
         opts: pulumi.ResourceOptions | None = None,
+        unit: str | None = None,
     ) -> IssuedCertificate:
         if validity_days > self.longest_leaf_days:
             raise ValueError(
@@ -148,7 +167,7 @@ class CertificateAuthority:
             subject={
                 "common_name": common_name,
                 "organization": "orthgate",
-                "organizational_unit": self.trust_domain,
+                "organizational_unit": unit or self.trust_domain,
             },
             dns_names=dns_names,
             ip_addresses=ip_addresses,

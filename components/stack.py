@@ -21,6 +21,8 @@ from components.aws_context import (
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
 from components.config.deployment import planned_orthanc, proxy_sources
+from components.config.errors import key_path
+from components.config.orthanc import OrthancSettings
 from components.config.rendered_sizes import registered_senders
 from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
 from components.naming import Naming
@@ -111,10 +113,16 @@ def build(settings: Settings) -> dict[str, Any]:
                 orthanc_image=orthanc.image,
                 certificate_validity_days=orthanc.certificate_validity_days,
                 naming=naming,
+                certificate_generation=orthanc.certificate_generation(site.name),
             ),
         )
         for site in settings.dicom_proxies
     ]
+
+    _refuse_revoking_current_certificates(
+        orthanc,
+        {**server.modality_serials, **{p.site: p.certificate_serial for p in proxies}},
+    )
 
     alarms = OperatorAlarms(
         "alarms",
@@ -153,6 +161,7 @@ def build(settings: Settings) -> dict[str, Any]:
         ],
         "httpsUrl": server.https_url,
         "dicomCaCertificate": server.dicom_ca_cert_pem,
+        "dicomRevocationList": server.revocation_list,
         "orthancServerCertificateExpiresAt": server.server_cert_expires_at,
         "dicomCaExpiresAt": server.dicom_ca.expires_at,
         "orthancHosting": orthanc.hosting,
@@ -163,6 +172,30 @@ def build(settings: Settings) -> dict[str, Any]:
         "orthancAdminPassword": server.admin_password,
         "alarmTopicArn": alarms.topic_arn,
     }
+    if server.modality_certificates:
+        outputs |= {
+            "dicomModalities": {
+                modality: {
+                    "aeTitle": next(m.ae_title for m in orthanc.modalities if m.name == modality),
+                    "certificateExpiresAt": certificate.expires_at,
+                    "certificateSerial": server.modality_serials[modality],
+                }
+                for modality, certificate in server.modality_certificates.items()
+            },
+            # What a TLS modality is configured with: its key, its certificate, the CA.
+            "dicomModalityCredentials": pulumi.Output.secret(
+                {
+                    modality: pulumi.Output.all(
+                        certificate.cert_pem,
+                        certificate.private_key_pem,
+                        server.dicom_ca_cert_pem,
+                    ).apply(
+                        lambda v: {"certificate": v[0], "privateKey": v[1], "caCertificate": v[2]}
+                    )
+                    for modality, certificate in server.modality_certificates.items()
+                }
+            ),
+        }
     if orthanc.is_fleet:
         outputs |= {
             "orthancAutoScalingGroup": server.autoscaling_group_name,
@@ -181,6 +214,7 @@ def build(settings: Settings) -> dict[str, Any]:
                     "aeTitle": p.ae_title,
                     "sourceCidrs": p.source_cidrs,
                     "certificateExpiresAt": p.certificate_expires_at,
+                    "certificateSerial": p.certificate_serial,
                 }
                 for p in proxies
             },
@@ -195,6 +229,8 @@ def build(settings: Settings) -> dict[str, Any]:
             "clientVpnCertificatesExpireAt": client_vpn.client_certificates_expire_at,
             "clientVpnCaExpiresAt": client_vpn.ca_expires_at,
             "clientVpnProfiles": client_vpn.profiles,
+            "clientVpnCertificateSerials": client_vpn.certificate_serials,
+            "clientVpnRevocationList": client_vpn.revocation_list,
         }
     return outputs
 
@@ -204,3 +240,27 @@ def program() -> None:
     settings = load_settings()
     for name, value in build(settings).items():
         pulumi.export(name, value)
+
+
+def _refuse_revoking_current_certificates(
+    orthanc: OrthancSettings, serials: dict[str, pulumi.Output[str | None]]
+) -> None:
+    """A revocation listing another configured sender's current certificate (a serial copied
+    from the wrong line) would lock that sender out with nothing re-issued: stop instead.
+    Naming the right sender re-issues its certificate, so its current one is never listed."""
+
+    def check(current: dict[str, str | None]) -> None:
+        owners = {serial: sender for sender, serial in current.items() if serial}
+        for i, revoked in enumerate(orthanc.revoked_certificates):
+            owner = owners.get(revoked.serial)
+            if owner is not None and owner != revoked.sender:
+                raise pulumi.RunError(
+                    f"{key_path(('orthanc', 'revokedCertificates', i))} lists "
+                    f"{revoked.serial}, the serial of {owner}'s current certificate, under "
+                    f"{revoked.sender}: nginx would refuse {owner} with nothing re-issued. "
+                    f"If that certificate is the one to revoke, name {owner} in the entry "
+                    "(its certificate is then re-issued); otherwise correct the serial"
+                )
+
+    if orthanc.revoked_certificates and serials:
+        pulumi.Output.all(**serials).apply(check)

@@ -20,10 +20,17 @@ from pathlib import Path
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.integration.cloud_side import start_cloud_side
 from tests.integration.dicom_data import make_study, pixel_digest
-from tests.integration.netlab import Lab, storescu
+from tests.integration.netlab import Lab, stop_together, storescu
 from tests.integration.proxy_side import start_proxy_side
 
-SITE = {"name": "demo-site", "sourceCidrs": ["198.51.100.7/32"], "aeTitle": "DEMO_GW"}
+SITE = {
+    "name": "demo-site",
+    "sourceCidrs": ["198.51.100.7/32"],
+    "aeTitle": "DEMO_GW",
+    "listenAddress": "192.168.50.10",
+    # The only modality the proxy accepts: the one the rehearsal sends from.
+    "modalities": [{"name": "demo-ct", "aeTitle": "DEMO_CT"}],
+}
 
 
 def say(message: str) -> None:
@@ -93,8 +100,7 @@ def rehearse(workdir: Path) -> bool:
             say(f"{intact}/{len(records)} instances arrived intact; {left} left on the proxy.")
             return intact == len(records) and left == 0
         finally:
-            proxy.stop()
-            cloud.stop()
+            stop_together(proxy, cloud)
 
 
 def main() -> int:

@@ -11,6 +11,8 @@ common name comes from:
   when set, else the load balancer's or host's DNS name, which AWS chooses (past 64
   characters the program falls back to a stack label, see ``orthanc_server_common_name``);
 - a DICOM proxy site's client certificate (components/dicom_proxy.py): the site's ``name``;
+- a TLS modality's client certificate (components/orthanc/server.py): the modality's
+  ``name`` (a DNS label, so never past 63 characters);
 - the Client VPN server certificate (components/client_vpn.py):
   ``server.<certificateDomain>``;
 - a Client VPN workstation's certificate: ``<workstation>.<certificateDomain>``.
@@ -41,6 +43,32 @@ def orthanc_server_common_name(host: str, fallback: str) -> str:
 def proxy_site_common_name(site: str) -> str:
     """A DICOM proxy site's client certificate names the site."""
     return site
+
+
+# The subject the DICOM CA gives a client certificate (components/pki.py): its organization
+# and unit after the common name. A TLS modality's unit differs from a site's, so a retired
+# modality's certificate never passes for a new site of the same name, nor the other way.
+CERTIFICATE_ORGANIZATION = "orthgate"
+DICOM_TRUST_DOMAIN = "DICOM"
+TLS_MODALITY_UNIT = "DICOM modality"
+
+
+def client_subject(common_name: str, unit: str = DICOM_TRUST_DOMAIN) -> str:
+    """A client certificate's subject as nginx writes it ($ssl_client_s_dn, RFC 2253: the
+    last attribute first; pulumi-tls encodes O, OU, CN in that order, as Go does)."""
+    return f"CN={common_name},OU={unit},O={CERTIFICATE_ORGANIZATION}"
+
+
+def tls_modality_common_name(modality: str) -> str:
+    """A TLS modality's client certificate names the modality (DNS label: at most 63)."""
+    return modality
+
+
+def reissue_suffix(generation: int) -> str:
+    """What a sender's certificate resources add to their names once a certificate of
+    theirs was revoked (``generation`` revocations): a new key and certificate. Nothing for
+    generation 0, so that certificates issued before revocation existed keep their names."""
+    return f"-r{generation}" if generation else ""
 
 
 def client_vpn_server_name(domain: str) -> str:

@@ -11,9 +11,11 @@ from pydantic import AfterValidator, Field
 
 from components.address_ranges import RFC1918
 from components.config.base import Section
+from components.config.certificates import reissue_suffix
 from components.config.errors import Loc, Problem, duplicates, key_path
 from components.config.orthanc import AllowedCidr
 from components.config.quotas import QuotaSettings
+from components.config.serials import CertificateSerial
 from components.config.types import (
     DnsLabel,
     DomainName,
@@ -90,6 +92,33 @@ def _check_banner(value: str) -> str:
 
 ClientCidr = Annotated[Ipv4Cidr, AfterValidator(_check_client_cidr)]
 
+# AWS Client VPN quotas (Administrator Guide, "AWS Client VPN quotas"): "Entries in a client
+# certificate revocation list for Client VPN endpoints", 20,000, not adjustable. Hence a
+# constant, not a key of orthgate:quotas.
+MAX_REVOKED_CERTIFICATES = 20_000
+
+# The ClientVpn component names its CA's and its server certificate's resources
+# <component>-ca-... and <component>-server-..., and a workstation's <component>-<label>-...
+# (see workstation_label): no workstation may be called like one of these.
+CA_LABEL = "ca"
+SERVER_LABEL = "server"
+
+
+def workstation_label(workstation: str, generation: int) -> str:
+    """What names a workstation's key, request and certificate resources. ``generation`` is
+    how many of its certificates were revoked: each revocation renames them, so that
+    ``pulumi up`` issues a new key and certificate and a revoked certificate is never the
+    current one. Generation 0 keeps the names certificates had before revocation existed."""
+    return workstation + reissue_suffix(generation)
+
+
+class RevokedWorkstationCertificate(Section):
+    """A workstation certificate the endpoint must refuse once the list is imported. The
+    workstation may be a current one (its certificate is then re-issued) or a retired one."""
+
+    workstation: DnsLabel
+    serial: CertificateSerial
+
 
 class ClientVpnSettings(Section):
     enabled: StrictBool = False
@@ -109,6 +138,11 @@ class ClientVpnSettings(Section):
     log_retention_days: LogRetentionDays = 365
     extra_authorized_cidrs: list[AllowedCidr] = []
     login_banner: Annotated[str, Field(strict=True), AfterValidator(_check_banner)] | None = None
+    revoked_certificates: list[RevokedWorkstationCertificate] = []
+
+    def certificate_generation(self, workstation: str) -> int:
+        """How many of ``workstation``'s certificates were revoked: each re-issues its key."""
+        return sum(1 for r in self.revoked_certificates if r.workstation == workstation)
 
     def problems(
         self,
@@ -145,6 +179,7 @@ class ClientVpnSettings(Section):
         yield from duplicates(
             (*at, "extraAuthorizedCidrs"), [str(c) for c in self.extra_authorized_cidrs]
         )
+        yield from self._revocation_problems(at)
         yield from self._reach_problems(at, vpc_cidr, on_prem, quotas)
         if self.client_cidr is None:
             return
@@ -161,6 +196,43 @@ class ClientVpnSettings(Section):
                     (*at, "clientCidr"),
                     f"overlaps {cidr}, {label}: client addresses must be routable to nothing else",
                     str(client),
+                )
+
+    def _revocation_problems(self, at: Loc) -> Iterator[Problem]:
+        revoked = self.revoked_certificates
+        if len(revoked) > MAX_REVOKED_CERTIFICATES:
+            yield Problem(
+                (*at, "revokedCertificates"),
+                f"lists {len(revoked)} certificates; AWS Client VPN takes at most "
+                f"{MAX_REVOKED_CERTIFICATES} entries in a revocation list (a quota AWS "
+                "does not raise)",
+                len(revoked),
+            )
+        yield from duplicates((*at, "revokedCertificates"), [r.serial for r in revoked], "serial")
+        own = {CA_LABEL: "CA", SERVER_LABEL: "server certificate"}
+        named: dict[str, str] = {}  # label -> the first workstation with it
+        for i, workstation in enumerate(self.workstations):
+            generation = self.certificate_generation(workstation)
+            label = workstation_label(workstation, generation)
+            other = named.setdefault(label, workstation)
+            if workstation in own:
+                yield Problem(
+                    (*at, "workstations", i),
+                    f"is kept for the Client VPN's own {own[workstation]}, whose key and "
+                    "certificate resources are named after it; choose another name",
+                    workstation,
+                )
+            elif other != workstation:
+                # Only a revocation makes two labels meet: "a" re-issued once is "a-r1".
+                reissued = max((workstation, other), key=self.certificate_generation)
+                count = self.certificate_generation(reissued)
+                yield Problem(
+                    (*at, "workstations", i),
+                    f"would share its key and certificate with workstation {other} (both "
+                    f"named {label}): {reissued}'s are named so after {count} revocation"
+                    f"{'s' if count > 1 else ''} in {key_path((*at, 'revokedCertificates'))}. "
+                    "Rename one of them (the renamed one gets a new certificate)",
+                    workstation,
                 )
 
     def _reach_problems(

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from components.address_ranges import NOT_INTERNET_ROUTABLE
 from components.config.errors import Loc, Problem, key_path
 from components.config.quotas import DEFAULT_RULES_PER_SECURITY_GROUP
-from components.network_layout import LayoutError, plan_subnets
 from components.render.docker_networks import NoFreeRange, container_block, sender_ranges
 
 if TYPE_CHECKING:
@@ -59,14 +58,8 @@ def planned_orthanc(settings: Settings) -> OrthancPlan | None:
     from components.orthanc.plan import CLIENT_VPN_SOURCE, plan_orthanc
 
     network = settings.network
-    try:
-        layout = plan_subnets(
-            network.vpc_cidr,
-            network.availability_zones,
-            network.public_subnet_prefix,
-            network.private_subnet_prefix,
-        )
-    except LayoutError:
+    layout = network.layout_if_valid()
+    if layout is None:
         return None  # refused by NetworkSettings.problems
     return plan_orthanc(
         settings.orthanc,

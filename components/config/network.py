@@ -22,7 +22,12 @@ from components.config.types import (
     int_range,
     one_of,
 )
-from components.network_layout import SUBNET_PREFIX_RANGE, LayoutError, plan_subnets
+from components.network_layout import (
+    SUBNET_PREFIX_RANGE,
+    LayoutError,
+    SubnetLayout,
+    plan_subnets,
+)
 
 # The virtual private gateway keeps AWS's default Amazon-side ASN; a customer gateway must
 # use a different one or BGP will not peer.
@@ -176,15 +181,26 @@ class NetworkSettings(Section):
             for j, cidr in enumerate(self.direct_connect_on_prem_cidrs)
         ]
 
+    def subnet_layout(self) -> SubnetLayout:
+        """The subnets SecureNetwork declares (raises LayoutError when they do not fit)."""
+        return plan_subnets(
+            self.vpc_cidr,
+            self.availability_zones,
+            self.public_subnet_prefix,
+            self.private_subnet_prefix,
+        )
+
+    def layout_if_valid(self) -> SubnetLayout | None:
+        """The subnet layout, or None while ``problems`` refuses it."""
+        try:
+            return self.subnet_layout()
+        except LayoutError:
+            return None
+
     def problems(self, at: Loc) -> Iterator[Problem]:
         """Rules that involve more than one key; field rules have already passed."""
         try:
-            plan_subnets(
-                self.vpc_cidr,
-                self.availability_zones,
-                self.public_subnet_prefix,
-                self.private_subnet_prefix,
-            )
+            self.subnet_layout()
         except LayoutError as error:
             yield Problem((*at, "vpcCidr"), str(error), str(self.vpc_cidr))
 

@@ -12,17 +12,21 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from components.address_ranges import NEVER_A_SENDER
 from components.config.base import Section
 from components.config.errors import Loc, Problem, duplicates
+from components.config.serials import CertificateSerial
 from components.config.types import (
     DnsLabel,
     DomainName,
+    Ipv4Cidr,
     LogRetentionDays,
     Number,
     int_range,
     parse_ipv4_cidr,
 )
 
-ORTHANC_DICOM_PORT = 4242  # Orthanc's own, plaintext listener (private paths only)
-ORTHANC_HTTP_PORT = 8042  # Orthanc's REST API, reached only through nginx
+ORTHANC_DICOM_PORT = 4242  # plaintext DICOM (private paths only), nginx's listener
+# Orthanc's own DICOM listener, and its REST API: reached only by nginx, on loopback.
+ORTHANC_LOOPBACK_DICOM_PORT = 4243
+ORTHANC_HTTP_PORT = 8042
 HTTPS_PORT = 443
 
 DEFAULT_ORTHANC_IMAGE = "orthancteam/orthanc:25.12.3"
@@ -162,8 +166,12 @@ def _check_image(value: str) -> str:
 
 
 def _check_tls_port(port: int) -> int:
-    if port in (ORTHANC_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT):
-        raise ValueError(f"is already used by orthgate ({ORTHANC_DICOM_PORT}, 8042 or 443)")
+    taken = (ORTHANC_DICOM_PORT, ORTHANC_LOOPBACK_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT)
+    if port in taken:
+        raise ValueError(
+            "is already used by orthgate (" + ", ".join(str(p) for p in taken[:-1]) + " or "
+            f"{taken[-1]})"
+        )
     return port
 
 
@@ -202,10 +210,43 @@ AllowedCidr = Annotated[IPv4Network, BeforeValidator(parse_allowed_cidr)]
 
 
 class RegisteredModality(Section):
-    """A sender Orthanc accepts stores from, identified by its calling AE title."""
+    """A sender Orthanc accepts stores from: its calling AE title, and what proves it may
+    use it. ``connection: tls``: a client certificate the program issues (CN = name), on
+    the DICOM TLS port only. ``private`` (the default): the plaintext port of a private path,
+    from ``sourceCidrs`` when given (ranges that are then this modality's, and of any other
+    that lists the very same ranges), else from anywhere a private path reaches and no
+    other modality's ``sourceCidrs`` cover."""
 
     name: DnsLabel
     ae_title: AeTitle
+    connection: Literal["private", "tls"] = "private"
+    source_cidrs: list[Ipv4Cidr] = []
+
+    def problems(self, at: Loc) -> Iterator[Problem]:
+        if self.connection == "tls" and "source_cidrs" in self.model_fields_set:
+            yield Problem(
+                (*at, "sourceCidrs"),
+                "only applies with connection: private; a TLS modality is known by its "
+                "certificate (its sources are limited by orthgate:orthanc.dicomAllowedCidrs)",
+                [str(c) for c in self.source_cidrs],
+            )
+        if "source_cidrs" in self.model_fields_set and not self.source_cidrs:
+            yield Problem(
+                (*at, "sourceCidrs"),
+                "is empty: list the ranges the modality sends from, or remove the key to "
+                "accept it from any private path",
+                [],
+            )
+        yield from duplicates((*at, "sourceCidrs"), [str(c) for c in self.source_cidrs])
+
+
+class RevokedCertificate(Section):
+    """A DICOM client certificate nginx must refuse: a site's or a TLS modality's, current
+    or retired. Each entry naming a configured sender also re-issues that sender's key and
+    certificate, so a revoked certificate is never the one the program hands out."""
+
+    sender: DnsLabel
+    serial: CertificateSerial
 
 
 HostCount = Annotated[Number, int_range(1, MAX_HOSTS, "a number of hosts")]
@@ -253,6 +294,7 @@ class OrthancSettings(Section):
     dicom_allowed_cidrs: list[AllowedCidr] = []
     web_allowed_cidrs: list[AllowedCidr] = []
     modalities: list[RegisteredModality] = []
+    revoked_certificates: list[RevokedCertificate] = []
     site_name: DomainName | None = None
     # Unset: chosen by orthgate:environment (dev: ebs and sqlite; otherwise s3 and postgresql).
     storage: Literal["s3", "ebs"] | None = None
@@ -301,6 +343,10 @@ class OrthancSettings(Section):
             }
         )
 
+    def certificate_generation(self, sender: str) -> int:
+        """How many of ``sender``'s certificates were revoked: each re-issues its key."""
+        return sum(1 for revoked in self.revoked_certificates if revoked.sender == sender)
+
     @property
     def is_fleet(self) -> bool:
         return self.hosting == "fleet"
@@ -337,7 +383,13 @@ class OrthancSettings(Section):
         yield from ae_title_duplicates(
             (*at, "modalities"), [m.ae_title for m in self.modalities], "aeTitle"
         )
+        yield from duplicates(
+            (*at, "revokedCertificates"),
+            [r.serial for r in self.revoked_certificates],
+            "serial",
+        )
         for i, modality in enumerate(self.modalities):
+            yield from modality.problems((*at, "modalities", i))
             if ae_key(modality.ae_title) == ae_key(self.ae_title):
                 yield Problem(
                     (*at, "modalities", i, "aeTitle"),

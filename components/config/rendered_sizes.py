@@ -17,14 +17,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from components.config.certificates import (
+    TLS_MODALITY_UNIT,
+    client_subject,
+    proxy_site_common_name,
+    tls_modality_common_name,
+)
 from components.config.errors import Problem
 from components.naming import UNIQUE_SUFFIX_LENGTH, Naming
 from components.render.orthanc_config import Sender
+from components.render.sender_identity import SenderIdentity
 
 if TYPE_CHECKING:
+    from components.config.orthanc import RegisteredModality
     from components.config.settings import Settings
 
 # Secrets Manager quotas: a secret value (SecretString) holds at most 65,536 bytes
@@ -63,10 +72,28 @@ def _naming(settings: Settings) -> Naming:
 
 
 def registered_senders(settings: Settings) -> list[Sender]:
-    """What Orthanc registers, in the order OrthancServer gets it: modalities, then sites."""
-    return [Sender(m.name, m.ae_title) for m in settings.orthanc.modalities] + [
-        Sender(site.name, site.ae_title) for site in settings.dicom_proxies
+    """What Orthanc registers, in the order OrthancServer gets it: modalities, then sites,
+    each with what proves it may use its AE title."""
+    return [
+        Sender(m.name, m.ae_title, modality_identity(m)) for m in settings.orthanc.modalities
+    ] + [
+        Sender(
+            site.name,
+            site.ae_title,
+            SenderIdentity(certificate_subject=client_subject(proxy_site_common_name(site.name))),
+        )
+        for site in settings.dicom_proxies
     ]
+
+
+def modality_identity(modality: RegisteredModality) -> SenderIdentity:
+    if modality.connection == "tls":
+        return SenderIdentity(
+            certificate_subject=client_subject(
+                tls_modality_common_name(modality.name), TLS_MODALITY_UNIT
+            )
+        )
+    return SenderIdentity(source_cidrs=tuple(str(c) for c in modality.source_cidrs))
 
 
 def config_secret_bytes(settings: Settings, senders: list[Sender]) -> int:
@@ -124,6 +151,58 @@ def config_secret_problems(settings: Settings) -> Iterator[Problem]:
         yield Problem(("dicomProxies",), rule, sites)
 
 
+# The TLS secret (components.orthanc.configuration.tls_secret_value): nginx's certificate,
+# key, the DICOM CA, its revocation list and the sender maps, as JSON strings (a line break
+# is two bytes there). Its certificates and key are of fixed size: an RSA 2048 key and
+# server certificate (a handful of alternative names) and the RSA 3072 CA, together under
+# 6,000 bytes of PEM; 10,000 leaves room.
+TLS_PEMS_BOUND = 10_000
+# The CRL in DER: at most 1,200 bytes besides its entries (the CA's subject, two times, two
+# extensions and an RSA 3072 signature), and 40 per entry (a sequence of a serial of at
+# most 20 bytes, RFC 5280 section 4.1.2.2, and a UTCTime).
+CRL_FIXED_DER_BOUND = 1_200
+CRL_ENTRY_DER_BOUND = 40
+
+
+def revocation_list_bytes(entries: int) -> int:
+    """An upper bound of the CRL's PEM inside the secret's JSON."""
+    der = CRL_FIXED_DER_BOUND + CRL_ENTRY_DER_BOUND * entries
+    base64 = 4 * -(-der // 3)
+    return base64 + 2 * -(-base64 // 64) + 64  # escaped line breaks, BEGIN/END lines
+
+
+def tls_secret_bytes(settings: Settings, revoked: int | None = None) -> int:
+    from components.config.sender_rules import plaintext_source_ranges
+    from components.render.sender_identity import render_sender_maps
+
+    entries = len(settings.orthanc.revoked_certificates) if revoked is None else revoked
+    maps = render_sender_maps(
+        [s.identity for s in registered_senders(settings)], plaintext_source_ranges(settings)
+    )
+    return TLS_PEMS_BOUND + revocation_list_bytes(entries) + len(json.dumps(maps)) + 200
+
+
+def tls_secret_problems(settings: Settings) -> Iterator[Problem]:
+    size = tls_secret_bytes(settings)
+    if size <= SECRET_VALUE_LIMIT:
+        return
+    revoked = len(settings.orthanc.revoked_certificates)
+    fit = 0  # the size only grows with the entries: count up in large, then single steps
+    for step in (1000, 100, 10, 1):
+        while tls_secret_bytes(settings, fit + step) <= SECRET_VALUE_LIMIT:
+            fit += step
+    yield Problem(
+        ("orthanc", "revokedCertificates"),
+        f"lists {revoked} certificates; with the senders' identities nginx's TLS secret would "
+        f"reach about {size:,} bytes, and a Secrets Manager secret holds at most "
+        f"{SECRET_VALUE_LIMIT:,} (AWS quota, not adjustable): at most {fit} fit. Entries stay "
+        "(each one counts towards its sender's re-issued certificate names); past this many, "
+        "replace the DICOM CA (`pulumi up --replace` on its key re-issues every certificate; "
+        "every site then needs its new bundle), after which the entries can go",
+        revoked,
+    )
+
+
 # Rendering takes milliseconds; the same Orthanc settings are often validated many times.
 _user_data_sizes: dict[tuple[str, str], int | None] = {}
 
@@ -162,7 +241,7 @@ def user_data_problems(settings: Settings) -> Iterator[Problem]:
 
 
 def _render_user_data_bytes(settings: Settings) -> int | None:
-    from components.orthanc.configuration import user_data
+    from components.orthanc.configuration import SECRET_NAMES, user_data
     from components.render.docker_networks import LONGEST_BLOCK
     from components.render.paths import HOST_DATA_DIR
 
@@ -175,7 +254,7 @@ def _render_user_data_bytes(settings: Settings) -> int | None:
         + (
             f"rds!db-{_placeholder(36, role)}"
             if role == "database"
-            else naming.secret_name_prefix("orthanc", role)
+            else naming.secret_name_prefix("orthanc", SECRET_NAMES[role])
             + _placeholder(UNIQUE_SUFFIX_LENGTH, role)
         )
         + f"-{_placeholder(6, role + '-suffix')}"
@@ -206,4 +285,5 @@ def _render_user_data_bytes(settings: Settings) -> int | None:
 
 def rendered_size_problems(settings: Settings) -> Iterator[Problem]:
     yield from config_secret_problems(settings)
+    yield from tls_secret_problems(settings)
     yield from user_data_problems(settings)

@@ -29,6 +29,7 @@ from components.config.network import NetworkSettings
 from components.config.orthanc import OrthancSettings
 from components.config.quotas import QuotaSettings
 from components.config.rendered_sizes import rendered_size_problems
+from components.config.sender_rules import sender_problems
 
 Environment = Literal["dev", "tst", "stg", "prd"]
 
@@ -64,6 +65,7 @@ class Settings(Section):
         yield from certificate_problems(self)
         yield from rendered_size_problems(self)
         yield from deployment_problems(self)
+        yield from sender_problems(self)
 
 
 def parse_settings(raw: Mapping[str, Any]) -> Settings:

@@ -17,7 +17,13 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws_context import AwsContext
-from components.config.orthanc import HTTPS_PORT, ORTHANC_DICOM_PORT, OrthancSettings
+from components.config.orthanc import (
+    HTTPS_PORT,
+    ORTHANC_DICOM_PORT,
+    ORTHANC_HTTP_PORT,
+    ORTHANC_LOOPBACK_DICOM_PORT,
+    OrthancSettings,
+)
 from components.naming import Naming
 from components.pki import IssuedCertificate
 from components.render import paths
@@ -25,6 +31,7 @@ from components.render.cloud_init import (
     CloudInitSpec,
     HostConfig,
     encode_user_data,
+    rds_ca_bundle_url,
     render_cloud_init,
 )
 from components.render.cloudwatch_agent import AgentSpec
@@ -45,6 +52,14 @@ from components.render.secrets_manifest import (
     manifest_json,
     render_secrets_manifest,
 )
+from components.render.sender_identity import render_sender_maps
+
+# Each secret's name, by its role in the hosts' manifest. nginx's files and Orthanc's
+# settings changed format with sender identity (nginx shares Orthanc's namespace, Orthanc
+# checks every sender's loopback address), which hosts of an earlier release cannot use:
+# they are new secrets, so that such hosts, still serving while a fleet rolls, keep reading
+# the old ones (``tls`` and ``config``) until they are replaced.
+SECRET_NAMES = {"tls": "nginx-files", "admin": "admin", "config": "settings"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ class SecretWriter:
     ) -> None:
         self._name, self._key, self._naming = name, key, naming
         self._protect, self._opts = protect, opts
+        # What the hosts wait for: a host must not boot before the values it reads exist.
+        self.versions: list[aws.secretsmanager.SecretVersion] = []
 
     def secret(
         self, role: str, description: str, value: pulumi.Output[str]
@@ -83,12 +100,13 @@ class SecretWriter:
             tags=self._naming.tags(f"{self._name}-{role}-secret"),
             opts=self._opts,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{self._name}-{role}-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(value),
             opts=self._opts,
         )
+        self.versions.append(version)
         return secret
 
 
@@ -105,6 +123,8 @@ def orthanc_spec(
         name=f"orthgate-{naming.stack}",
         ae_title=settings.ae_title,
         senders=list(senders),
+        dicom_port=ORTHANC_LOOPBACK_DICOM_PORT,
+        http_port=ORTHANC_HTTP_PORT,
         storage="s3" if settings.storage == "s3" else "filesystem",
         s3_bucket=bucket,
         s3_region=context.region if settings.storage == "s3" else None,
@@ -122,6 +142,30 @@ def config_secret_value(spec: OrthancConfigSpec) -> str:
     return json.dumps({"orthanc.json": to_json(render_orthanc_config(spec))})
 
 
+def tls_secret_value(
+    certificate: str,
+    private_key: str,
+    ca_certificate: str,
+    revocation_list: str,
+    *,
+    senders: Sequence[Sender],
+    plaintext_sources: Sequence[str],
+) -> str:
+    """nginx's files, one field each (secrets_manifest.TLS_FILES). ``plaintext_sources``:
+    the private-path ranges plaintext DICOM may come from."""
+    return json.dumps(
+        {
+            "certificate": certificate,
+            "privateKey": private_key,
+            "caCertificate": ca_certificate,
+            "revocationList": revocation_list,
+            "senderMaps": render_sender_maps(
+                [sender.identity for sender in senders], plaintext_sources
+            ),
+        }
+    )
+
+
 def host_secrets(
     name: str,
     writer: SecretWriter,
@@ -131,7 +175,9 @@ def host_secrets(
     naming: Naming,
     server_cert: IssuedCertificate,
     ca_cert_pem: pulumi.Output[str],
+    revocation_list: pulumi.Output[str],
     senders: Sequence[Sender],
+    plaintext_sources: Sequence[str],
     bucket_name: pulumi.Output[str] | None,
     database_address: pulumi.Output[str] | None,
     database_secret_arn: pulumi.Output[str] | None,
@@ -139,10 +185,13 @@ def host_secrets(
 ) -> HostSecrets:
     """The TLS files, the admin password and orthanc.json, each its own secret."""
     tls = writer.secret(
-        "tls",
-        "server certificate, private key and DICOM CA for nginx",
-        pulumi.Output.all(server_cert.cert_pem, server_cert.private_key_pem, ca_cert_pem).apply(
-            lambda v: json.dumps({"certificate": v[0], "privateKey": v[1], "caCertificate": v[2]})
+        SECRET_NAMES["tls"],
+        "server certificate, private key, DICOM CA, its revocation list and the sender "
+        "identities for nginx",
+        pulumi.Output.all(
+            server_cert.cert_pem, server_cert.private_key_pem, ca_cert_pem, revocation_list
+        ).apply(
+            lambda v: tls_secret_value(*v, senders=senders, plaintext_sources=plaintext_sources)
         ),
     )
     password = random.RandomPassword(
@@ -156,12 +205,12 @@ def host_secrets(
         opts=opts,
     )
     admin = writer.secret(
-        "admin",
+        SECRET_NAMES["admin"],
         "Orthanc administrator (REST API and web UI)",
         password.result.apply(lambda p: json.dumps({"username": ADMIN_USER, "password": p})),
     )
     config = writer.secret(
-        "config",
+        SECRET_NAMES["config"],
         "Orthanc configuration (orthanc.json without passwords)",
         pulumi.Output.all(bucket_name, database_address).apply(
             lambda v: config_secret_value(
@@ -214,18 +263,30 @@ def user_data(
             region=context.region,
             instance_label=instance_label,
             data_dir=paths.HOST_DATA_DIR if volume_id else None,
+            rds_ca=uses_database,
         )
     )
     cloud_init = render_cloud_init(
         CloudInitSpec(
             host=HostConfig(
                 compose_yaml=to_yaml(compose),
-                nginx_conf=render_nginx_config(NginxSpec(dicom_tls_port=settings.dicom_tls_port)),
+                nginx_conf=render_nginx_config(
+                    NginxSpec(
+                        dicom_tls_port=settings.dicom_tls_port,
+                        https_port=HTTPS_PORT,
+                        plain_dicom_port=ORTHANC_DICOM_PORT,
+                        orthanc_dicom_port=ORTHANC_LOOPBACK_DICOM_PORT,
+                        orthanc_http_port=ORTHANC_HTTP_PORT,
+                    )
+                ),
                 secrets_manifest_json=manifest_json(manifest),
             ),
             data_volume_id=volume_id,
             metrics=AgentSpec(namespace=naming.metrics_namespace, disk_paths=disk_paths),
             docker_daemon_json=daemon_config(docker_block) if docker_block else None,
+            rds_ca_url=(
+                rds_ca_bundle_url(context.region, context.partition) if uses_database else None
+            ),
         )
     )
     return encode_user_data(cloud_init)

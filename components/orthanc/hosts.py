@@ -42,6 +42,9 @@ class HostTemplate:
     kms_key_arn: pulumi.Output[str]
     user_data: pulumi.Output[str]
     public_ip: bool = False  # fleet hosts in public subnets: an address for egress only
+    # Only Orthanc's S3 plugin needs the instance role from inside a container; otherwise
+    # no container reaches the instance metadata service at all.
+    containers_use_instance_role: bool = True
 
 
 def _template_name(name: str, spec: HostTemplate) -> str:
@@ -81,7 +84,10 @@ def launch_template(
         metadata_options={
             "http_endpoint": "enabled",
             "http_tokens": "required",  # IMDSv2 only
-            "http_put_response_hop_limit": 2,  # one hop more, for containers
+            # IMDSv2 answers a token request with this many hops to live; a container on a
+            # Docker bridge is one hop further than the host (EC2 User Guide, "Configure the
+            # instance metadata options": hop limit). 1: only the host's own agents.
+            "http_put_response_hop_limit": 2 if spec.containers_use_instance_role else 1,
             "instance_metadata_tags": "disabled",
         },
         monitoring={"enabled": True},

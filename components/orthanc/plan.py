@@ -89,15 +89,12 @@ class HealthCheck:
     matcher: str | None = None  # HTTP status codes that mean healthy
 
 
-# What proves a host can take each kind of traffic:
-# - plaintext DICOM goes straight to Orthanc's own port: a TCP check on it is Orthanc;
-# - DICOM TLS and HTTPS pass nginx, then Orthanc. A TCP check on nginx's port would pass
-#   with Orthanc dead behind it, so they check HTTPS through nginx to Orthanc's REST API
-#   instead: Orthanc answers 401 to a request without credentials (authentication is on),
-#   and nginx answers 502 when Orthanc is gone. (An NLB accepts 200-599 as success codes,
-#   ELB API reference, "Matcher".)
+# What proves a host can take traffic: every kind (DICOM TLS, plaintext DICOM, HTTPS) passes
+# nginx, then Orthanc. A TCP check on nginx's port would pass with Orthanc dead behind it,
+# so each checks HTTPS through nginx to Orthanc's REST API instead: Orthanc answers 401 to a
+# request without credentials (authentication is on), and nginx answers 502 when Orthanc is
+# gone. (An NLB accepts 200-599 as success codes, ELB API reference, "Matcher".)
 THROUGH_NGINX = HealthCheck("HTTPS", str(HTTPS_PORT), path="/system", matcher="401")
-ORTHANC_ITSELF = HealthCheck("TCP", "traffic-port")
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ class Listener:
 
     @property
     def health(self) -> HealthCheck:
-        return ORTHANC_ITSELF if self.kind == "dicom-plain" else THROUGH_NGINX
+        return THROUGH_NGINX
 
     @property
     def key(self) -> str:

@@ -15,15 +15,22 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.config.certificates import orthanc_server_common_name
+from components.config.certificates import (
+    DICOM_TRUST_DOMAIN,
+    TLS_MODALITY_UNIT,
+    orthanc_server_common_name,
+    reissue_suffix,
+    tls_modality_common_name,
+)
 from components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
+from components.crl import issued_serial
 from components.logs import area_key
 from components.naming import Naming
 from components.network import NetworkRefs
 from components.orthanc import access, configuration, hosts, identity, load_balancing
 from components.orthanc.data import DatabaseSettings, data_volume, postgresql_index, storage_bucket
-from components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
-from components.pki import CertificateAuthority
+from components.orthanc.plan import CLIENT_VPN_SOURCE, HOST, OrthancPlan, plan_orthanc
+from components.pki import CertificateAuthority, IssuedCertificate
 from components.render import paths
 from components.render.docker_networks import container_block, sender_ranges
 from components.render.orthanc_config import Sender
@@ -77,6 +84,9 @@ class OrthancServer(pulumi.ComponentResource):
     ae_title: str
     dicom_ca: CertificateAuthority
     dicom_ca_cert_pem: pulumi.Output[str]
+    # TLS modality -> its certificate (the private key is a secret), and its serial.
+    modality_certificates: dict[str, IssuedCertificate]
+    modality_serials: dict[str, pulumi.Output[str]]
     dicom_tls_host: pulumi.Output[str]
     https_url: pulumi.Output[str]
     private_endpoints: list[str]
@@ -226,7 +236,7 @@ class OrthancServer(pulumi.ComponentResource):
         self.dicom_ca = CertificateAuthority(
             f"{name}-dicom-ca",
             common_name=naming.common_name("DICOM CA"),
-            trust_domain="DICOM",
+            trust_domain=DICOM_TRUST_DOMAIN,
             validity_days=DICOM_CA_VALIDITY_DAYS,
             longest_leaf_days=settings.certificate_validity_days,
             rsa_bits=3072,
@@ -249,20 +259,52 @@ class OrthancServer(pulumi.ComponentResource):
             validity_days=settings.certificate_validity_days,
         )
         self.server_cert_expires_at = server_cert.expires_at
+        # TLS modalities: a client certificate each, CN = the modality's name; a revocation
+        # naming one re-issues its key and certificate under new names.
+        self.modality_certificates = {
+            m.name: self.dicom_ca.issue_client(
+                f"{name}-modality-{m.name}{reissue_suffix(settings.certificate_generation(m.name))}",
+                common_name=tls_modality_common_name(m.name),
+                validity_days=settings.certificate_validity_days,
+                unit=TLS_MODALITY_UNIT,
+            )
+            for m in settings.modalities
+            if m.connection == "tls"
+        }
+        self.modality_serials = {
+            modality: certificate.cert_pem.apply(issued_serial)
+            for modality, certificate in self.modality_certificates.items()
+        }
+        # nginx refuses every certificate listed, a retired sender's too.
+        self.revocation_list = self.dicom_ca.revocation_list(
+            [revoked.serial for revoked in settings.revoked_certificates]
+        )
 
         # --- Secrets (Secrets Manager, encrypted with the Orthanc key) ------------------------
         senders = list(args.senders)
+        writer = configuration.SecretWriter(
+            name, key=key, naming=naming, protect=args.protect, opts=child
+        )
         secrets = configuration.host_secrets(
             name,
-            configuration.SecretWriter(
-                name, key=key, naming=naming, protect=args.protect, opts=child
-            ),
+            writer,
             settings=settings,
             context=context,
             naming=naming,
             server_cert=server_cert,
             ca_cert_pem=self.dicom_ca.cert_pem,
+            revocation_list=self.revocation_list,
             senders=senders,
+            # Where plaintext DICOM may come from: the private paths, and the Client VPN's
+            # interfaces (it source-NATs its clients) in the private subnets.
+            plaintext_sources=[
+                *network.private_path_cidrs,
+                *(
+                    network.private_subnet_cidrs
+                    if CLIENT_VPN_SOURCE in args.private_source_groups
+                    else []
+                ),
+            ],
             bucket_name=self.bucket_name,
             database_address=self.database_endpoint,
             database_secret_arn=database.master_secret_arn if database else None,
@@ -296,6 +338,9 @@ class OrthancServer(pulumi.ComponentResource):
         )
         user_data = pulumi.Output.all(
             arns=pulumi.Output.all(**secrets.arns),
+            # Unused in the text, but a dependency: no host boots before the secret values
+            # it reads have been written (a first boot would otherwise find an older format).
+            versions=pulumi.Output.all(*(v.version_id for v in writer.versions)),
             log_group=logs.name,
             volume=volume.id if volume else None,
         ).apply(
@@ -322,6 +367,9 @@ class OrthancServer(pulumi.ComponentResource):
             kms_key_arn=key.arn,
             user_data=user_data,
             public_ip=plan.hosts_need_public_ip,
+            # nginx shares Orthanc's network namespace, so it can reach IMDS whenever
+            # Orthanc can: only with storage: s3, whose plugin takes the instance role.
+            containers_use_instance_role=settings.storage == "s3",
         )
         host_subnets = subnet_ids[plan.host_tier]
         self.instance_ids, self.private_ips, self.public_ips = [], [], []
@@ -393,6 +441,8 @@ class OrthancServer(pulumi.ComponentResource):
                 "aeTitle": self.ae_title,
                 "httpsUrl": self.https_url,
                 "dicomCaCertificate": self.dicom_ca_cert_pem,
+                "dicomRevocationList": self.revocation_list,
+                "modalitySerials": self.modality_serials,
                 "serverCertificateExpiresAt": self.server_cert_expires_at,
                 "privateEndpoints": self.private_endpoints,
                 "instanceIds": self.instance_ids,

@@ -28,8 +28,17 @@ from components.render.docker_networks import DAEMON_CONFIG
 from components.render.secrets_manifest import materialize_script
 
 # docker compose is not packaged for Amazon Linux 2023: the release binary is verified
-# against the checksum published with it.
-COMPOSE_VERSION = "2.32.1"
+# against a checksum pinned here, not one fetched from the release next to the binary. The
+# values are those the Docker Official Image pins for the same release (docker-library/docker,
+# 27/cli/Dockerfile at commit 03ecb33955c16b34b7d52c7563f05c736f159875, DOCKER_COMPOSE_VERSION
+# 2.32.4), for the two machine types EC2 has.
+COMPOSE_VERSION = "2.32.4"
+COMPOSE_SHA256 = {
+    "2.32.4": {
+        "x86_64": "ed1917fb54db184192ea9d0717bcd59e3662ea79db48bff36d3475516c480a6b",
+        "aarch64": "0c4591cf3b1ed039adcd803dbbeddf757375fc08c11245b0154135f838495a2f",
+    }
+}
 REFRESH_INTERVAL = "15min"
 # Hosts of a fleet launched together would restart Orthanc together after a change (a new
 # sender, a password rotation): spread them over ten minutes.
@@ -46,6 +55,32 @@ USER_DATA_LIMIT = 16384
 # Interpolated into the boot script: only characters that need no shell quoting.
 _VOLUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# Where AWS publishes each region's RDS CA bundle (the intermediate and root certificates
+# of every RDS CA of the region: rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1).
+# RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB instance or cluster",
+# section "Certificate bundles by AWS Region"; the GovCloud (US) regions have their own
+# trust store there. The guide names none for the China regions: no URL is guessed.
+_RDS_TRUSTSTORES = {
+    "aws": "https://truststore.pki.rds.amazonaws.com",
+    "aws-us-gov": "https://truststore.pki.us-gov-west-1.rds.amazonaws.com",
+}
+
+
+def rds_ca_bundle_url(region: str, partition: str) -> str:
+    """The region's RDS CA bundle (PEM), which verifies every RDS CA used there; with no
+    region known (only under test doubles), the partition's global bundle, which holds
+    every region's."""
+    if region and not _REGION.fullmatch(region):
+        raise ValueError(f"not a region name: {region!r}")
+    if partition not in _RDS_TRUSTSTORES:
+        raise ValueError(
+            f"aws:region = {region}: the RDS User Guide publishes no CA bundle for the "
+            f"{partition} partition, so Orthanc could not verify its PostgreSQL index "
+            "(index: postgresql)"
+        )
+    name = region or "global"
+    return f"{_RDS_TRUSTSTORES[partition]}/{name}/{name}-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,8 @@ class CloudInitSpec:
     metrics: AgentSpec | None = None
     # dockerd's daemon.json, when Docker's default networks would hide senders.
     docker_daemon_json: str | None = None
+    # index: postgresql: the RDS CA bundle to fetch at first boot (rds_ca_bundle_url).
+    rds_ca_url: str | None = None
 
 
 def render_boot_script(
@@ -84,18 +121,29 @@ def render_boot_script(
     *,
     metrics_agent: bool = False,
     docker_config: bool = False,
+    rds_ca_url: str | None = None,
 ) -> str:
     if data_volume_id is not None and not _VOLUME_ID.fullmatch(data_volume_id):
         raise ValueError(f"not a plain EBS volume id: {data_volume_id!r}")
     if not _VERSION.fullmatch(compose_version):
         raise ValueError(f"not a version: {compose_version!r}")
+    if compose_version not in COMPOSE_SHA256:
+        raise ValueError(f"no pinned checksum for docker compose {compose_version}")
+    checksums = COMPOSE_SHA256[compose_version]
+    if rds_ca_url is not None and not _RDS_CA_URL.fullmatch(rds_ca_url):
+        raise ValueError(f"not an RDS trust store URL: {rds_ca_url!r}")
     # Appended to a line of its own, so that a boot script without it stays as it was.
     docker_check = "\n" + _DOCKER_CONFIG_CHECK.rstrip("\n") if docker_config else ""
+    # Likewise the RDS CA bundle: a stack without PostgreSQL keeps the script it had.
+    rds_ca_function = "\n" + _rds_ca_function(rds_ca_url) if rds_ca_url else ""
+    rds_ca_call = "\nfetch_rds_ca" if rds_ca_url else ""
     return f"""#!/bin/bash
 # orthgate first boot: docker compose plugin, data volume, services. Safe to run again.
 set -euo pipefail
 
 readonly COMPOSE_VERSION="{compose_version}"
+readonly COMPOSE_SHA256_X86_64="{checksums["x86_64"]}"
+readonly COMPOSE_SHA256_AARCH64="{checksums["aarch64"]}"
 readonly COMPOSE_PLUGIN="{paths.COMPOSE_PLUGIN}"
 readonly DATA_VOLUME_ID="{data_volume_id or ""}"
 readonly DATA_DIR="{paths.HOST_DATA_DIR}"
@@ -109,15 +157,18 @@ install_compose() {{
   if [ -x "$COMPOSE_PLUGIN" ]; then
     return 0
   fi
-  local url work expected actual
+  local url work expected actual machine
+  machine=$(uname -m)
+  case "$machine" in
+    x86_64) expected="$COMPOSE_SHA256_X86_64" ;;
+    aarch64) expected="$COMPOSE_SHA256_AARCH64" ;;
+    *) log "no pinned docker compose checksum for $machine"; exit 1 ;;
+  esac
   url="https://github.com/docker/compose/releases/download"
-  url="$url/v${{COMPOSE_VERSION}}/docker-compose-linux-$(uname -m)"
+  url="$url/v${{COMPOSE_VERSION}}/docker-compose-linux-$machine"
   work=$(mktemp -d)
   curl --fail --silent --show-error --location --retry 8 --retry-all-errors \\
     --output "$work/docker-compose" "$url"
-  curl --fail --silent --show-error --location --retry 8 --retry-all-errors \\
-    --output "$work/docker-compose.sha256" "$url.sha256"
-  expected=$(cut -d ' ' -f 1 "$work/docker-compose.sha256")
   actual=$(sha256sum "$work/docker-compose" | cut -d ' ' -f 1)
   if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
     log "checksum mismatch for $url"
@@ -172,8 +223,8 @@ start_metrics_agent() {{
     log "the CloudWatch agent did not start: no disk alarms for this host"
   fi
 }}
-
-install_compose
+{rds_ca_function}
+install_compose{rds_ca_call}
 mount_data_volume
 start_metrics_agent
 systemctl daemon-reload{docker_check}
@@ -185,11 +236,16 @@ log "done"
 """
 
 
-def _units(data_dir: str | None = None) -> dict[str, str]:
-    """Unit name -> content. ``data_dir``: the data volume's mount point, if any."""
+def _units(data_dir: str | None = None, *, rds_ca: bool = False) -> dict[str, str]:
+    """Unit name -> content. ``data_dir``: the data volume's mount point, if any;
+    ``rds_ca``: Orthanc checks its PostgreSQL index against the RDS CA bundle."""
     # Orthanc never starts on the root volume in place of an absent data volume (its
     # fstab entry is nofail, so that the host still boots and can be inspected).
     mounts = f"RequiresMountsFor={data_dir}\n" if data_dir else ""
+    # Nor without the CA bundle the boot script fetched: the unit fails, saying which file
+    # (compose would refuse the missing bind source too; this names it).
+    if rds_ca:
+        mounts += f"AssertFileNotEmpty={paths.RDS_CA_BUNDLE}\n"
     compose = f"{paths.COMPOSE_PLUGIN} --file {paths.COMPOSE_FILE}"
     materialize = f"{paths.MATERIALIZE_SECRETS} --manifest {paths.SECRETS_MANIFEST}"
     secrets = f"""[Unit]
@@ -261,6 +317,36 @@ WantedBy=timers.target
     return {SECRETS_UNIT: secrets, MAIN_UNIT: service, REFRESH_UNIT: refresh, REFRESH_TIMER: timer}
 
 
+_RDS_CA_URL = re.compile(
+    r"^https://truststore\.pki\.(us-gov-west-1\.)?rds\.amazonaws\.com"
+    r"/[a-z0-9-]+/[a-z0-9-]+-bundle\.pem$"
+)
+
+
+def _rds_ca_function(url: str) -> str:
+    """The boot script's step that fetches the RDS CA bundle Orthanc verifies RDS with."""
+    return f"""fetch_rds_ca() {{
+  # Over HTTPS only, the trust store's server checked against the system CAs: that is what
+  # authenticates the bundle. AWS publishes no checksum for it, so none is pinned here.
+  # Fetched again on every run and swapped in whole, so a re-run is safe.
+  local url="{url}" bundle="{paths.RDS_CA_BUNDLE}" work
+  work=$(mktemp -d)
+  if ! curl --fail --silent --show-error --location --proto '=https' --tlsv1.2 \\
+    --retry 8 --retry-all-errors --output "$work/rds-ca.pem" "$url"; then
+    log "could not fetch the RDS CA bundle $url: Orthanc cannot verify its database"
+    exit 1
+  fi
+  if ! grep -q -e "-----BEGIN CERTIFICATE-----" "$work/rds-ca.pem"; then
+    log "$url holds no PEM certificate: Orthanc cannot verify its database"
+    exit 1
+  fi
+  install -D -m 0644 "$work/rds-ca.pem" "$bundle.new"
+  mv -f "$bundle.new" "$bundle"
+  rm -rf "$work"
+}}
+"""
+
+
 # Docker must not start on its default networks when they would hide senders: should this
 # image's cloud-init skip deferred files, stop here, loudly, rather than run unreachable.
 _DOCKER_CONFIG_CHECK = f"""if [ ! -s {DAEMON_CONFIG} ]; then
@@ -285,12 +371,16 @@ def host_files(spec: CloudInitSpec) -> list[WriteFile]:
                 spec.compose_version,
                 metrics_agent=spec.metrics is not None,
                 docker_config=spec.docker_daemon_json is not None,
+                rds_ca_url=spec.rds_ca_url,
             ),
             "0755",
         ),
         *(
             WriteFile(f"{paths.SYSTEMD_UNIT_DIR}/{name}", text)
-            for name, text in _units(paths.HOST_DATA_DIR if spec.data_volume_id else None).items()
+            for name, text in _units(
+                paths.HOST_DATA_DIR if spec.data_volume_id else None,
+                rds_ca=spec.rds_ca_url is not None,
+            ).items()
         ),
         *([WriteFile(AGENT_CONFIG, agent_config_json(spec.metrics))] if spec.metrics else []),
         *([_docker_waits_for(paths.HOST_DATA_DIR)] if spec.data_volume_id else []),

@@ -1,11 +1,24 @@
-"""nginx in front of Orthanc: mutual-TLS DICOM (stream) and HTTPS to the REST API."""
+"""nginx in front of Orthanc: mutual-TLS DICOM and plaintext DICOM (stream), HTTPS to the
+REST API.
+
+nginx shares Orthanc's network namespace (compose ``network_mode``) and connects to it on
+loopback, from the address that stands for the sender (components.render.sender_identity).
+The compose file publishes its listeners on the same port numbers on the host.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from components.render.paths import CLIENT_CA, SERVER_CERT, SERVER_KEY, TLS_DIR_IN_CONTAINER
+from components.render.paths import (
+    CLIENT_CA,
+    REVOCATION_LIST,
+    SENDER_MAPS,
+    SERVER_CERT,
+    SERVER_KEY,
+    TLS_DIR_IN_CONTAINER,
+)
 
 TLS_PROTOCOLS = "TLSv1.2 TLSv1.3"
 # Forward-secret AEAD suites only for TLS 1.2 (OpenSSL syntax); TLS 1.3 suites all qualify.
@@ -16,8 +29,9 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL"
 class NginxSpec:
     dicom_tls_port: int
     https_port: int = 443
-    orthanc_host: str = "orthanc"
-    orthanc_dicom_port: int = 4242
+    plain_dicom_port: int = 4242
+    orthanc_host: str = "127.0.0.1"
+    orthanc_dicom_port: int = 4243
     orthanc_http_port: int = 8042
     tls_dir: str = TLS_DIR_IN_CONTAINER
     # pid file and temporary files: somewhere writable for whoever runs nginx.
@@ -54,18 +68,42 @@ events {{
 stream {{
     log_format dicom '$remote_addr [$time_local] $status sent=$bytes_sent '
                      'received=$bytes_received seconds=$session_time '
-                     'client="$ssl_client_s_dn" verify=$ssl_client_verify $ssl_protocol';
-    access_log /dev/stdout dicom;
+                     'client="$ssl_client_s_dn" serial=$ssl_client_serial '
+                     'verify=$ssl_client_verify $ssl_protocol as=$orthgate_tls_source';
+    log_format dicom_plain '$remote_addr [$time_local] $status sent=$bytes_sent '
+                           'received=$bytes_received seconds=$session_time '
+                           'plaintext as=$orthgate_plain_source';
 
-    # DICOM over mutual TLS: only certificates issued by the DICOM CA get through.
+    # Which loopback address stands for which sender: $orthgate_tls_source (by certificate)
+    # and $orthgate_plain_source (by source range). Delivered with the TLS files, so a new
+    # sender needs only a reload.
+    include {spec.tls_dir}/{SENDER_MAPS};
+
+    # DICOM over mutual TLS: only unrevoked certificates issued by the DICOM CA get through,
+    # and Orthanc sees the address of the sender the certificate names.
     server {{
         listen {spec.dicom_tls_port} ssl;
 {_tls(spec, " " * 8)}
         ssl_client_certificate {spec.tls_dir}/{CLIENT_CA};
+        ssl_crl {spec.tls_dir}/{REVOCATION_LIST};
         ssl_verify_client on;
         ssl_verify_depth 1;
-        ssl_session_cache shared:dicom:10m;
+        # A revoked certificate must not come back through a resumed session.
+        ssl_session_cache off;
         ssl_handshake_timeout 15s;
+        access_log /dev/stdout dicom;
+        proxy_bind $orthgate_tls_source;
+        proxy_pass {spec.orthanc_host}:{spec.orthanc_dicom_port};
+        proxy_connect_timeout 10s;
+        proxy_timeout {spec.dicom_idle_timeout_seconds}s;
+    }}
+
+    # Plaintext DICOM for private paths (security groups decide who reaches it): Orthanc
+    # sees the address that stands for the sender's source range.
+    server {{
+        listen {spec.plain_dicom_port};
+        access_log /dev/stdout dicom_plain;
+        proxy_bind $orthgate_plain_source;
         proxy_pass {spec.orthanc_host}:{spec.orthanc_dicom_port};
         proxy_connect_timeout 10s;
         proxy_timeout {spec.dicom_idle_timeout_seconds}s;
@@ -97,6 +135,9 @@ http {{
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto https;
             proxy_request_buffering off;
+            # Downloads (archives of whole studies) pass through memory buffers only: the
+            # container's /tmp is a small tmpfs (components/render/container_hardening.py).
+            proxy_max_temp_file_size 0;
             proxy_read_timeout 600s;
         }}
     }}

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.render.paths import ORTHANC_DB_IN_CONTAINER
+from components.render.paths import ORTHANC_DB_IN_CONTAINER, RDS_CA_IN_CONTAINER
+from components.render.sender_identity import ANY_PRIVATE_PATH, SenderIdentity, identity_address
 
 ADMIN_USER = "admin"
 # Stable after a minute without new instances; forwarding peers (the DICOM proxy) send a
@@ -26,10 +27,12 @@ FLEET_INDEX_CONNECTIONS = 5
 
 @dataclass(frozen=True)
 class Sender:
-    """A modality or peer allowed to store, identified by its calling AE title."""
+    """A modality or peer allowed to store: its calling AE title, and (on the cloud side)
+    what proves it may use that title (components.render.sender_identity)."""
 
     name: str
     ae_title: str
+    identity: SenderIdentity = ANY_PRIVATE_PATH
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,15 @@ def modality_entry(
 
 
 def sender_entry(sender: Sender) -> dict[str, Any]:
-    # Never dialled: Orthanc only needs a syntactically valid peer address.
+    """A sender of a site proxy, which checks AE titles only. Never dialled: Orthanc only
+    needs a syntactically valid peer address."""
     return modality_entry(sender.ae_title, "127.0.0.1", 104, may_store=True)
+
+
+def registered_entry(sender: Sender) -> dict[str, Any]:
+    """A sender of the cloud Orthanc: the host is the loopback address nginx connects from
+    for this sender's identity, and Orthanc checks it. Never dialled."""
+    return modality_entry(sender.ae_title, identity_address(sender.identity), 104, may_store=True)
 
 
 def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
@@ -109,24 +119,30 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
         "DicomAet": spec.ae_title,
         "DicomPort": spec.dicom_port,
         "HttpPort": spec.http_port,
-        # nginx terminates TLS in front of both ports; Orthanc only sees nginx and the
-        # private paths that security groups admit.
+        # nginx, in Orthanc's network namespace, fronts both DICOM ports (TLS and plaintext)
+        # and the REST API; Orthanc only ever sees nginx.
         "RemoteAccessAllowed": True,
         "AuthenticationEnabled": True,
         "SslEnabled": False,
         "DicomTlsEnabled": False,
-        # Behind a terminator every association comes from nginx's address: identify
-        # senders by AE title, refuse unknown ones, and insist on being called by name.
+        # nginx connects from the loopback address that stands for the sender's identity
+        # (its certificate, or its private-path sources); every AE title is registered with
+        # exactly one such address and Orthanc checks it. With two entries for one AE
+        # title Orthanc 1.10 skips the check: AE titles are unique (the config refuses
+        # duplicates), compared exactly, and Orthanc must be called by its own.
         "DicomCheckCalledAet": True,
-        "DicomCheckModalityHost": False,
+        "DicomCheckModalityHost": True,
+        "StrictAetComparison": True,
         "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowStore": False,
         "DicomAlwaysAllowFind": False,
         "DicomAlwaysAllowMove": False,
         "DicomAlwaysAllowGet": False,
-        "DicomModalities": {sender.name: sender_entry(sender) for sender in spec.senders},
-        # A re-sent instance is acknowledged as already stored: resubmitting a study is safe.
-        "OverwriteInstances": False,
+        "DicomModalities": {sender.name: registered_entry(sender) for sender in spec.senders},
+        # A re-sent instance replaces the stored one in place (Orthanc's instance id hashes
+        # the PatientID and the study, series and SOP Instance UIDs): a resubmitted study is
+        # never duplicated, and a corrected re-send (e.g. PatientName) wins, never dropped.
+        "OverwriteInstances": True,
         "UnknownSopClassAccepted": False,
         "StableAge": STABLE_AGE_SECONDS,
         # Jobs belong to the server that runs them; with several writers each one would
@@ -168,10 +184,13 @@ def render_orthanc_config(spec: OrthancConfigSpec) -> dict[str, Any]:
             "EnableStorage": False,
             # A URI, because the plugin passes Username/Password to libpq unquoted: a
             # password with a space or a backslash (RDS may generate either) fails to log
-            # in. The credentials are filled in URL-encoded on the host; TLS is required.
+            # in. The credentials are filled in URL-encoded on the host. verify-full: libpq
+            # checks the server's certificate against the region's RDS CA bundle (fetched
+            # at first boot, mounted read-only) and its name against the endpoint's DNS
+            # name, so nothing inside the VPC can pose as the database and take the login.
             "ConnectionUri": (
                 f"postgresql://{{username}}:{{password}}@{database.host}:{database.port}"
-                f"/{database.name}?sslmode=require"
+                f"/{database.name}?sslmode=verify-full&sslrootcert={RDS_CA_IN_CONTAINER}"
             ),
             # A single host locks the index, so a stray second server cannot corrupt it; a
             # fleet's writers share it (Orthanc 1.9.2+ with the PostgreSQL plugin 4.0+).

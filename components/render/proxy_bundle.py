@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from components.render.compose import to_yaml
+from components.render.container_hardening import environment, hardening
 from components.render.orthanc_config import Sender, modality_entry, sender_entry
 
 FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
@@ -102,7 +103,10 @@ def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
         "DicomTlsPrivateKey": f"{spec.tls_dir}/{SITE_KEY}",
         "DicomTlsTrustedCertificates": f"{spec.tls_dir}/{CA_CERT}",
         "DicomTlsRemoteCertificateRequired": True,
-        "OverwriteInstances": False,
+        # A re-sent instance replaces the waiting one in place: a correction arriving before
+        # its original went is what goes, and one arriving during the job stays for the next
+        # (the forwarder deletes only the files it sent). The cloud overwrites the same way.
+        "OverwriteInstances": True,
         "StableAge": 10,
         # The forwarder is the single source of truth for what still has to go.
         "SaveJobs": False,
@@ -144,7 +148,7 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
                 "image": spec.orthanc_image,
                 "restart": "unless-stopped",
                 # DCMTK leaves Nagle on: small images would each wait for a delayed ACK.
-                "environment": {"TCP_NODELAY": "1"},
+                "environment": {"TCP_NODELAY": "1", **environment("orthanc")},
                 "ports": [f"{spec.listen_address}:{spec.listen_port}:{PROXY_DICOM_PORT}"],
                 "volumes": [
                     "./orthanc/orthanc.json:/etc/orthanc/orthanc.json:ro",
@@ -152,6 +156,9 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
                     f"proxy-data:{spec.storage_dir}",
                 ],
                 "stop_grace_period": "30s",
+                # Privileges and writable paths: components.render.container_hardening.
+                # The bundle's files are the operator's, 0600: read, never written.
+                **hardening("orthanc", reads_bundle_files=True),
             },
             "forwarder": {
                 "image": spec.forwarder_image,
@@ -163,10 +170,12 @@ def render_proxy_compose(spec: ProxyBundleSpec) -> dict[str, Any]:
                     "--config",
                     "/forwarder/forwarder.json",
                 ],
+                "environment": environment("forwarder"),
                 "volumes": ["./forwarder:/forwarder:ro"],
                 # The backlog, for the site's monitoring, on this machine only.
                 "ports": [f"127.0.0.1:{FORWARDER_STATUS_PORT}:{FORWARDER_STATUS_PORT}"],
                 "stop_grace_period": "30s",
+                **hardening("forwarder", reads_bundle_files=True),
             },
         },
         # The images waiting to go: a named volume survives container replacement.

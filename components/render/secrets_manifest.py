@@ -19,11 +19,14 @@ from components.render.orthanc_config import SecretValue
 
 MATERIALIZE_SCRIPT = Path(__file__).with_name("assets") / "materialize_secrets.py"
 
-# Fields of the TLS secret (a JSON object) and the files nginx reads.
+# Fields of the TLS secret (a JSON object) and the files nginx reads: a change of any of
+# them is an nginx reload, never a restart.
 TLS_FILES = (
     ("certificate", paths.SERVER_CERT, "0644"),
     ("privateKey", paths.SERVER_KEY, "0600"),
     ("caCertificate", paths.CLIENT_CA, "0644"),
+    ("revocationList", paths.REVOCATION_LIST, "0644"),
+    ("senderMaps", paths.SENDER_MAPS, "0644"),
 )
 
 

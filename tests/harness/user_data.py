@@ -32,5 +32,5 @@ def written_files(template: Declared) -> dict[str, str]:
 
 def deployed_orthanc_config(evaluation: Evaluation) -> dict[str, Any]:
     """orthanc.json as the program stores it in Secrets Manager (passwords merged on the host)."""
-    value = evaluation.named("orthanc-config-secret-value").inputs["secretString"]
+    value = evaluation.named("orthanc-settings-secret-value").inputs["secretString"]
     return json.loads(json.loads(value)["orthanc.json"])

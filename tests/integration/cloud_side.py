@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,18 @@ from pathlib import Path
 import yaml
 
 from components.render import paths
+from components.render.compose import NAMESPACE_SERVICE
 from components.render.secrets_manifest import MATERIALIZE_SCRIPT
 from tests.harness.pulumi_run import Evaluation
 from tests.harness.user_data import written_files
-from tests.integration.netlab import Host, Orthanc, Process, require, require_nginx_stream
+from tests.integration.netlab import (
+    Host,
+    Orthanc,
+    Process,
+    TlsClient,
+    require,
+    require_nginx_stream,
+)
 
 FAKE_AWS = """#!/usr/bin/env python3
 import json, os, sys
@@ -48,10 +58,42 @@ class CloudSide:
     tls_port: int
     ae_title: str
     environment: dict[str, str]
+    # nginx's plaintext DICOM listener (what private paths reach; Orthanc's own is loopback).
+    plain_port: int = 0
+    # Re-runs the secrets step against the secrets of another evaluation of the same
+    # account (what the host's refresh timer does after a `pulumi up`).
+    _rematerialize: Callable[[Evaluation], None] | None = None
+    _nginx_pid_file: Path | None = None
 
     def stop(self) -> None:
         self.nginx.stop()
         self.orthanc.stop()
+
+    def refresh_secrets(self, evaluation: Evaluation) -> None:
+        assert self._rematerialize is not None
+        self._rematerialize(evaluation)
+
+    def reload_nginx(self) -> None:
+        """What the TLS group's onChange does (``nginx -s reload``): SIGHUP to the master."""
+        assert self._nginx_pid_file is not None
+        old_workers = set(_children(int(self._nginx_pid_file.read_text())))
+        os.kill(int(self._nginx_pid_file.read_text()), signal.SIGHUP)
+        # The reload is done once the workers that serve connections are new ones.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            workers = set(_children(int(self._nginx_pid_file.read_text())))
+            if workers and not workers & old_workers:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"nginx did not reload: {self.nginx.log_tail()}")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in text.split()]
 
 
 def secret_store(evaluation: Evaluation) -> dict[str, str]:
@@ -86,13 +128,16 @@ def start_cloud_side(
     shared_storage: Path | None = None,
     orthanc_verbose: bool = False,
     before_secrets: Callable[[Path], None] | None = None,
+    rds_ca_pem: str | None = None,
 ) -> CloudSide:
     """``extra_secrets``: secrets AWS itself would create (the RDS-managed password).
     ``orthanc_hosts``: names Orthanc must resolve (the database endpoint).
     ``orthanc_plugins``: Debian's Orthanc loads a plugin only when listed, where the
     orthancteam image loads it when its configuration section is present.
     ``before_secrets``: called with the stand-in root once cloud-init's files are there
-    and before the secrets step (a reboot: what the host does, or finds, at that point)."""
+    and before the secrets step (a reboot: what the host does, or finds, at that point).
+    ``rds_ca_pem``: what the boot script fetched from the RDS trust store (index:
+    postgresql), for the test the CA of its PostgreSQL server."""
     require("Orthanc", "nginx")
     stream_module = require_nginx_stream()
     template = evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
@@ -118,17 +163,25 @@ def start_cloud_side(
     manifest_path = workdir / "secrets.json"
     manifest_path.write_text(json.dumps(manifest))
     store = workdir / "secret-store.json"
-    store.write_text(json.dumps({**secret_store(evaluation), **(extra_secrets or {})}))
     bin_dir = workdir / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "aws").write_text(FAKE_AWS)
     (bin_dir / "aws").chmod(0o755)
-    subprocess.run(
-        [sys.executable, str(MATERIALIZE_SCRIPT), "--manifest", str(manifest_path)],
-        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SECRETS": str(store)},
-        check=True,
-        capture_output=True,
-    )
+
+    def materialize(source: Evaluation) -> None:
+        store.write_text(json.dumps({**secret_store(source), **(extra_secrets or {})}))
+        subprocess.run(
+            [sys.executable, str(MATERIALIZE_SCRIPT), "--manifest", str(manifest_path)],
+            env={
+                **os.environ,
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "FAKE_SECRETS": str(store),
+            },
+            check=True,
+            capture_output=True,
+        )
+
+    materialize(evaluation)
 
     compose = yaml.safe_load(files[paths.COMPOSE_FILE])
     orthanc_service, nginx_service = compose["services"]["orthanc"], compose["services"]["nginx"]
@@ -153,6 +206,21 @@ def start_cloud_side(
         # every host of a fleet writes to, bound where the configuration stores files.
         storage_dir = json.loads(config_file.read_text())["StorageDirectory"]
         binds[shared_storage] = storage_dir
+    rds_ca_host = orthanc_mounts.get(paths.RDS_CA_IN_CONTAINER)
+    if rds_ca_host:
+        # Where the boot script put the bundle; like compose, refuse to start without it.
+        rds_ca = Path(_relocate(rds_ca_host, root))
+        if rds_ca_pem is not None:
+            rds_ca.parent.mkdir(parents=True, exist_ok=True)
+            rds_ca.write_text(rds_ca_pem)
+        if not rds_ca.is_file():
+            raise FileNotFoundError(f"compose mounts {rds_ca_host} for Orthanc: not there")
+        etc_orthanc = workdir / "etc-orthanc"  # bound on /etc/orthanc, which Debian has
+        etc_orthanc.mkdir(exist_ok=True)
+        target = Path(paths.RDS_CA_IN_CONTAINER)
+        (etc_orthanc / target.name).touch()
+        binds[etc_orthanc] = str(target.parent)
+        binds[rds_ca] = str(target)
     orthanc = Orthanc(
         host,
         config_file,
@@ -190,7 +258,10 @@ def start_cloud_side(
         extra_hosts={"orthanc": "127.0.0.1"},
         label="nginx",
     )
-    tls_port = int(nginx_service["ports"][0].split(":")[1])
+    # Published on the same port numbers (compose "host:container"): TLS, HTTPS, plaintext.
+    # The namespace nginx and Orthanc share publishes them (compose.NAMESPACE_SERVICE).
+    owner = compose["services"][NAMESPACE_SERVICE]
+    tls_port, _, plain_port = (int(port.split(":")[-1]) for port in owner["ports"])
     host.wait_for_port(tls_port, process=nginx)
 
     ca_key_pem = next(
@@ -216,4 +287,26 @@ def start_cloud_side(
         tls_port=tls_port,
         ae_title=settings["DicomAet"],
         environment=environment,
+        plain_port=plain_port,
+        _rematerialize=materialize,
+        _nginx_pid_file=workdir / "tmp" / "nginx.pid",
     )
+
+
+def issued_client(
+    evaluation: Evaluation, dest: Path, *, modality: str = "", site: str = ""
+) -> TlsClient:
+    """The client certificate the program issued to a TLS modality (stack output
+    ``dicomModalityCredentials``) or to a proxy site (its bundle), as dcmtk files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if modality:
+        issued = evaluation.outputs["dicomModalityCredentials"][modality]
+        cert, key, ca = issued["certificate"], issued["privateKey"], issued["caCertificate"]
+    else:
+        bundle = evaluation.outputs["dicomProxyBundles"][site]
+        cert, key, ca = bundle["tls/site.crt"], bundle["tls/site.key"], bundle["tls/dicom-ca.crt"]
+    files = {"client.crt": cert, "client.key": key, "ca.crt": ca}
+    for name, text in files.items():
+        (dest / name).write_text(text)
+    (dest / "client.key").chmod(0o600)
+    return TlsClient(dest / "ca.crt", dest / "client.crt", dest / "client.key")

@@ -545,7 +545,8 @@ class ResendingSender:
     (here: the whole study) is sent again after a short backoff, until ``deadline``.
 
     A study counts as delivered only when storescu exits 0 AND reported Success for every
-    file. The cloud keeps OverwriteInstances false, so a resent instance is harmless.
+    file. The cloud has OverwriteInstances true: a resent instance replaces its stored copy
+    in place, never a second one.
     """
 
     name: str

@@ -46,8 +46,7 @@ def path(rendered, tmp_path):
         bundle = rendered.outputs["dicomProxyBundles"]["site-a"]
         proxy = start_proxy_side(proxy_host, bundle, tmp_path / "proxy", cloud_ip=cloud_host.ip)
         yield {"cloud": cloud, "proxy": proxy, "modality": modality, "lab": lab}
-        proxy.stop()
-        cloud.stop()
+        # The lab kills what is left on exit.
 
 
 def send_to_proxy(path, study_dir) -> None:
@@ -79,18 +78,6 @@ def assert_all_arrived_once_and_intact(cloud: CloudSide, records) -> None:
     for record in records:
         sop, digest = pixel_digest(cloud.orthanc.instance_file(by_sop[record.sop_uid]))
         assert (sop, digest) == (record.sop_uid, record.pixel_sha256)
-
-
-def test_proxy_forwards_a_study_intact_over_mutual_tls_and_ends_empty(path, tmp_path):
-    cloud, proxy = path["cloud"], path["proxy"]
-    assert proxy.environment["TCP_NODELAY"] == "1"
-    records = make_study(tmp_path / "study", series_per_study=2, instances_per_series=4, seed=21)
-    send_to_proxy(path, tmp_path / "study")
-    wait_until(lambda: cloud.orthanc.count_instances() == len(records), 90, "the cloud")
-    wait_until(lambda: proxy.orthanc.count_instances() == 0, 30, "an empty proxy")
-    assert_all_arrived_once_and_intact(cloud, records)
-    # The cloud knows the proxy by its registered AE title and its site certificate.
-    assert "site-a" in cloud.nginx.log_text()
 
 
 def test_proxy_loses_nothing_when_the_cloud_drops_and_the_proxy_restarts(path, tmp_path):

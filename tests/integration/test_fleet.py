@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -38,8 +39,7 @@ import pytest
 
 from tests.harness.pulumi_run import STACKS_DIR, Declared, Evaluation, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
-from tests.integration.certs import issue_client_cert
-from tests.integration.cloud_side import CloudSide, start_cloud_side
+from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
 from tests.integration.dicom_data import InstanceRecord, make_study, pixel_digest
 from tests.integration.fleet_lab import (
     LISTENER,
@@ -54,13 +54,15 @@ from tests.integration.fleet_lab import (
     balancer_spec,
     haproxy_config,
 )
-from tests.integration.netlab import Host, Lab, TlsClient, require
+from tests.integration.netlab import Host, Lab, require
 from tests.integration.postgres import INDEX_PLUGIN, Postgres
 from tests.integration.proxy_side import ProxySide, start_proxy_side
 
 INTERNAL_NLB = "orthanc-nlb-internal"
 PROXY_SITE = "north-clinic"
 FLEET_SIZE = 3
+# Inside the prod stack's campus range (its site-to-site VPN), where private-path senders are.
+PRIVATE_PATH_LAB = "172.20.77.0/24"
 TLS_SENDERS = 3
 # Study k of every sender goes in batch k: one at the start (the crash hits it), one while
 # each new host passes its health checks, one while each healthy old host drains, one when
@@ -73,6 +75,9 @@ PROXY_BUDGET_SECONDS = 90
 # Orthanc --verbose: what each host did with the files in the shared storage.
 CREATED = re.compile(r'Creating attachment "([0-9a-f-]{36})"')
 DELETED = re.compile(r'Deleting attachment "([0-9a-f-]{36})"')
+# Orthanc 1.10's log line when a re-sent instance replaces the stored one (it then also
+# logs "New instance stored"; with OverwriteInstances false it would be "Already stored").
+OVERWRITTEN = "Overwriting instance"
 FORWARDER_FAILURE = re.compile(r"^(\S+ \S+) WARNING (job .* outcome=(?!success).*)$", re.MULTILINE)
 
 
@@ -201,6 +206,7 @@ class Fleet:
     db_ip: str
     endpoint: str
     extra_secrets: dict[str, str]
+    rds_ca_pem: str  # what each host's boot script fetched: the test server's CA
     launched: list[CloudSide] = field(default_factory=list)
     _count: int = 0
 
@@ -218,6 +224,7 @@ class Fleet:
             orthanc_plugins=[str(INDEX_PLUGIN)],
             shared_storage=self.storage,
             orthanc_verbose=True,
+            rds_ca_pem=self.rds_ca_pem,
         )
         self.launched.append(cloud)
         return cloud
@@ -413,8 +420,6 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
     require("haproxy", "storescu", "Orthanc", "nginx")
     rendered = deployed_orthanc_config(prod)
     assert rendered["PostgreSQL"]["Lock"] is False, "several writers need Lock: false"
-    plain_port = int(rendered["DicomPort"])
-    assert plain_port in spec.ports, f"the internal NLB has no plaintext DICOM listener: {spec}"
     # The stand-in registers hosts where the Auto Scaling group does, from its template, and
     # runs as many as the group may (one more while a replacement comes up).
     group = prod.one("aws:autoscaling/group:Group")
@@ -424,7 +429,17 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
     assert group.inputs["minSize"] <= FLEET_SIZE < FLEET_SIZE + 1 <= group.inputs["maxSize"]
     assert group.inputs["healthCheckType"] == "ELB", "the group replaces what the NLB finds dead"
     config = read_stack_file(STACKS_DIR / "Pulumi.prod.yaml")
-    registered = [m["aeTitle"] for m in config["orthgate:orthanc"]["modalities"]]
+    modalities = config["orthgate:orthanc"]["modalities"]
+    [vpn] = config["orthgate:network"]["siteToSiteVpns"]
+    assert ipaddress.IPv4Network(PRIVATE_PATH_LAB).subnet_of(
+        ipaddress.IPv4Network(vpn["onPremCidrs"][0])
+    )
+    # Over TLS: the stack's TLS modality, with the certificate the program issued it (from
+    # several hosts at once). Plaintext over the VPN: a modality without sourceCidrs, as the
+    # stand-in load balancer does not keep the sender's address (an NLB does).
+    [tls_modality] = [m for m in modalities if m.get("connection") == "tls"]
+    [vpn_modality] = [m for m in modalities if m.get("connection", "private") == "private"
+                      and not m.get("sourceCidrs")]  # fmt: skip
     database = prod.one("aws:rds/instance:Instance")
     secret_arn = database.outputs["masterUserSecrets"][0]["secretArn"]
     uri = urllib.parse.urlsplit(rendered["PostgreSQL"]["ConnectionUri"])
@@ -444,16 +459,23 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
     os.chmod(pg_root, 0o755)  # noqa: S103 - the postgres user must traverse it
     postgres: Postgres | None = None
     try:
-        with Lab() as lab:
+        # The lab's hosts sit in the campus range the prod stack routes over its VPN: the
+        # plaintext sender is on a private path (nginx takes plaintext from nowhere else).
+        with Lab(subnet=PRIVATE_PATH_LAB) as lab:
             db_host, nlb_host = lab.host("db"), lab.host("nlb")
             postgres = Postgres(db_host, pg_root)
-            postgres.start(user, password, database_name)
+            postgres.start(user, password, database_name, server_name=endpoint)
             secret = json.dumps({"username": user, "password": password})
-            fleet = Fleet(lab, prod, tmp_path, storage, db_host.ip, endpoint, {secret_arn: secret})
+            fleet = Fleet(
+                lab, prod, tmp_path, storage, db_host.ip, endpoint, {secret_arn: secret},
+                postgres.ca.bundle_pem,
+            )  # fmt: skip
             initial = fleet.launch_initial(FLEET_SIZE)
             first = initial[0]
             tls_port = first.tls_port  # nginx's DICOM TLS port, as compose publishes it
             assert tls_port in spec.ports, f"the internal NLB has no DICOM TLS listener: {spec}"
+            plain_port = first.plain_port  # nginx's plaintext DICOM port, likewise
+            assert plain_port in spec.ports, f"the internal NLB has no plaintext listener: {spec}"
             health = spec.frontend(tls_port).backend.health
 
             haproxy = HAProxy(nlb_host, spec, {c.host.name: c.host.ip for c in initial})
@@ -472,16 +494,12 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
                 ]
 
             senders = []
-            for index, name in enumerate(tls_senders):
-                cert = issue_client_cert(
-                    tmp_path / "certs", name, ca_cert_pem=first.ca_cert_pem,
-                    ca_key_pem=first.ca_key_pem,
-                )  # fmt: skip
+            issued = issued_client(prod, tmp_path / "certs", modality=tls_modality["name"])
+            for name in tls_senders:
                 senders.append(
                     ResendingSender(
-                        name, lab.host(name), nlb_host.ip, tls_port,
-                        registered[index % len(registered)], first.ae_title, study_dirs(name),
-                        tls=TlsClient(first.ca_file, cert.cert, cert.key),
+                        name, lab.host(name), nlb_host.ip, tls_port, tls_modality["aeTitle"],
+                        first.ae_title, study_dirs(name), tls=issued,
                     )
                 )  # fmt: skip
             # Plaintext over a private path (the site-to-site VPN) to the internal NLB; this
@@ -489,7 +507,7 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
             again = study_dirs("vpn-mr")
             senders.append(
                 ResendingSender(
-                    "vpn-mr", lab.host("vpn-mr"), nlb_host.ip, plain_port, registered[-1],
+                    "vpn-mr", lab.host("vpn-mr"), nlb_host.ip, plain_port, vpn_modality["aeTitle"],
                     first.ae_title, [*again, again[0]],
                 )
             )  # fmt: skip
@@ -556,7 +574,7 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
                 ],
                 "min_healthy": watch.minimum(),
                 "stored_per_host": {n: t.count("New instance stored") for n, t in logs.items()},
-                "already_stored_per_host": {n: t.count("Already stored") for n, t in logs.items()},
+                "overwritten_per_host": {n: t.count(OVERWRITTEN) for n, t in logs.items()},
                 # Several writers on one index: PostgreSQL refuses, Orthanc retries.
                 "serialization_failures_retried": postgres.process.log_text().count(
                     "could not serialize access"
@@ -596,7 +614,7 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
             for cloud in fleet.launched:
                 if cloud is not victim:
                     name, text = cloud.host.name, logs[cloud.host.name]
-                    assert text.count("New instance stored") + text.count("Already stored"), name
+                    assert text.count("New instance stored"), name
 
             # Every instance once and intact; storage holds the index's files and no other
             # file, except one a crashed writer stored but never indexed (see _crash_orphans).
@@ -604,8 +622,9 @@ def test_fleet_survives_a_crash_and_a_rolling_refresh_losing_and_duplicating_not
             orphans = _check_index_and_storage(postgres, database_name, survivor, storage, records)
             print(f"fleet: {len(orphans)} file(s) left in storage by the crash: {orphans}")
             _crash_orphans(orphans, victim.host.name, logs, open_at_kill)
-            # The resent study was acknowledged and its second copies removed again.
-            assert sum(t.count("Already stored") for t in logs.values()) >= INSTANCES_PER_STUDY
+            # The resent study replaced its first copies in place (OverwriteInstances: the
+            # index check above found each instance once, storage no file of the old copies).
+            assert sum(t.count(OVERWRITTEN) for t in logs.values()) >= INSTANCES_PER_STUDY
 
             # The proxy site's backlog is empty and all it had went through.
             assert proxy.orthanc.count_instances() == 0

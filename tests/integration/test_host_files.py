@@ -189,7 +189,7 @@ def test_no_bind_mount_lets_docker_create_its_source(templates):
         compose = yaml.safe_load(files[paths.COMPOSE_FILE])
         sources = set()
         for service in compose["services"].values():
-            for volume in service["volumes"]:
+            for volume in service.get("volumes", []):
                 assert isinstance(volume, dict), f"short syntax creates missing sources: {volume}"
                 assert volume["type"] == "bind"
                 assert volume["bind"]["create_host_path"] is False
@@ -282,7 +282,13 @@ class FakeHost:
         self.update_secret(
             "arn:tls",
             json.dumps(
-                {"certificate": f"CERT-{n}\n", "privateKey": f"KEY-{n}", "caCertificate": "CA\n"}
+                {
+                    "certificate": f"CERT-{n}\n",
+                    "privateKey": f"KEY-{n}",
+                    "caCertificate": "CA\n",
+                    "revocationList": f"CRL-{n}\n",
+                    "senderMaps": "MAPS\n",
+                }
             ),
         )
 
@@ -305,7 +311,13 @@ def host(tmp_path):
     aws.chmod(0o755)
     secrets = {
         "arn:tls": json.dumps(
-            {"certificate": "CERT\n", "privateKey": "KEY-1", "caCertificate": "CA\n"}
+            {
+                "certificate": "CERT\n",
+                "privateKey": "KEY-1",
+                "caCertificate": "CA\n",
+                "revocationList": "CRL\n",
+                "senderMaps": "MAPS\n",
+            }
         ),
         "arn:admin": json.dumps({"username": "admin", "password": "Pw1-no-quotes"}),
         "arn:db": json.dumps({"username": "orthanc", "password": 'p"w\\with/odd@chars'}),
@@ -366,7 +378,8 @@ def test_secrets_become_owner_only_files_and_a_merged_orthanc_config(host):
     assert config["RegisteredUsers"] == {"admin": "Pw1-no-quotes"}
     # Any character RDS may put in a password survives: URL-encoded into the URI.
     assert config["PostgreSQL"]["ConnectionUri"] == (
-        "postgresql://orthanc:p%22w%5Cwith%2Fodd%40chars@db.local:5432/orthanc?sslmode=require"
+        "postgresql://orthanc:p%22w%5Cwith%2Fodd%40chars@db.local:5432/orthanc"
+        "?sslmode=verify-full&sslrootcert=/etc/orthanc/rds-ca.pem"
     )
     # Each secret is fetched once, and nothing secret is printed.
     calls = Path(f"{host.store}.calls").read_text().split()

@@ -4,6 +4,9 @@ The prod stack renders `index: postgresql`; its configuration (from the config s
 with the password merged on the host by the program's own script) runs on Debian's
 Orthanc with the orthanc-postgresql plugin against a PostgreSQL 15 cluster the test
 starts in a network namespace, with `hostssl` only (what `rds.force_ssl=1` enforces).
+Orthanc verifies it (sslmode=verify-full) against the file where the boot script puts the
+RDS CA bundle, here holding the CA of the test's server, whose certificate names the
+endpoint. The refusals (another CA, another name) are in test_database_tls.py.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ import pytest
 
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
-from tests.integration.certs import issue_client_cert
-from tests.integration.cloud_side import start_cloud_side
+from tests.integration.cloud_side import issued_client, start_cloud_side
 from tests.integration.dicom_data import make_study, pixel_digest
-from tests.integration.netlab import Lab, TlsClient, storescu
+from tests.integration.netlab import Lab, storescu
 from tests.integration.postgres import INDEX_PLUGIN, Postgres
 
 PUNCTUATION = " \\\"'/@:%#"
@@ -50,7 +52,9 @@ def test_orthanc_indexes_in_postgresql_over_tls_and_keeps_it_across_a_restart(pr
             db_host, cloud_host = lab.host("db"), lab.host("cloud")
             modality = lab.host("modality")
             postgres = Postgres(db_host, root)
-            postgres.start(database.inputs["username"], password_sql, database_name)
+            postgres.start(
+                database.inputs["username"], password_sql, database_name, server_name=endpoint
+            )
             try:
                 cloud = start_cloud_side(
                     cloud_host,
@@ -63,21 +67,21 @@ def test_orthanc_indexes_in_postgresql_over_tls_and_keeps_it_across_a_restart(pr
                     },
                     orthanc_hosts={endpoint: db_host.ip},
                     orthanc_plugins=[str(INDEX_PLUGIN)],
+                    rds_ca_pem=postgres.ca.bundle_pem,
                 )
-                client = issue_client_cert(
-                    tmp_path / "client", "ct", ca_cert_pem=cloud.ca_cert_pem,
-                    ca_key_pem=cloud.ca_key_pem,
-                )  # fmt: skip
                 records = make_study(tmp_path / "study", instances_per_series=4, seed=5)
                 registered = read_stack_file(STACKS_DIR / "Pulumi.prod.yaml")["orthgate:orthanc"]
+                # The prod stack's TLS modality, with the certificate the program issued it.
+                [sender] = [m for m in registered["modalities"] if m.get("connection") == "tls"]
+                client = issued_client(prod, tmp_path / "client", modality=sender["name"])
                 rc, output = storescu(
                     modality,
                     cloud_host.ip,
                     cloud.tls_port,
                     tmp_path / "study",
-                    calling_aet=registered["modalities"][0]["aeTitle"],
+                    calling_aet=sender["aeTitle"],
                     called_aet=cloud.ae_title,
-                    tls=TlsClient(cloud.ca_file, client.cert, client.key),
+                    tls=client,
                 )
                 assert rc == 0, output
 

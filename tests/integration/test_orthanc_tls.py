@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.integration.certs import issue_client_cert, issue_foreign_client_cert
-from tests.integration.cloud_side import CloudSide, start_cloud_side
+from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
 from tests.integration.dicom_data import make_study, pixel_digest
 from tests.integration.netlab import Lab, TlsClient, echoscu, storescu, tls_probe
 
@@ -26,9 +26,16 @@ def dev_config():
     return read_stack_file(DEV_STACK)
 
 
+TLS_MODALITY = "test-tls-modality"
+
+
 @pytest.fixture(scope="module")
 def registered_ae(dev_config) -> str:
-    return dev_config["orthgate:orthanc"]["modalities"][0]["aeTitle"]
+    """The AE title of the dev stack's TLS modality, the sender the valid certificate is for."""
+    [modality] = [
+        m for m in dev_config["orthgate:orthanc"]["modalities"] if m["name"] == TLS_MODALITY
+    ]
+    return modality["aeTitle"]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +47,8 @@ def deployment(tmp_path_factory, dev_config):
         modality = lab.host("modality")
         side = start_cloud_side(cloud, evaluation, workdir)
         certs = workdir / "clients"
-        valid = issue_client_cert(
-            certs, "modality", ca_cert_pem=side.ca_cert_pem, ca_key_pem=side.ca_key_pem
-        )
+        # The certificate the program issued the TLS modality (dicomModalityCredentials).
+        valid = issued_client(evaluation, certs / "valid", modality=TLS_MODALITY)
         past = datetime.now(UTC) - timedelta(days=3)
         expired = issue_client_cert(
             certs,
@@ -56,13 +62,13 @@ def deployment(tmp_path_factory, dev_config):
         yield {
             "side": side,
             "modality": modality,
-            "valid": TlsClient(side.ca_file, valid.cert, valid.key),
+            "valid": valid,
             "expired": TlsClient(side.ca_file, expired.cert, expired.key),
             "foreign": TlsClient(side.ca_file, foreign.cert, foreign.key),
             "anonymous": TlsClient(side.ca_file),
             "workdir": workdir,
         }
-        side.stop()
+        # The lab kills what is left on exit.
 
 
 def send(deployment, study_dir, calling_ae, tls, port=None, called=None):

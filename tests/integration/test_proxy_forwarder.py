@@ -2,7 +2,7 @@
 
 Three lab hosts: "modality" sends plain DICOM with storescu to "proxy" (Orthanc plus the
 forwarder, run with the project's venv Python), which forwards to "cloud" (Orthanc with
-``OverwriteInstances: false`` that accepts stores only from the proxy's AE title). Plain
+``OverwriteInstances: true`` that accepts stores only from the proxy's AE title). Plain
 DICOM towards the cloud: DICOM TLS is tested elsewhere. The forwarder's small retry values
 (1 s doubling to 4 s) and the proxy's short ``DicomScuTimeout`` keep the faults fast.
 """
@@ -182,7 +182,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
             cloud_config = _orthanc_base(tmp_path / "cloud-storage", "CLOUD")
             cloud_config.update(
                 RegisteredUsers=dict([ADMIN]),
-                OverwriteInstances=False,
+                OverwriteInstances=True,
                 DicomAlwaysAllowStore=False,
                 DicomModalities={"proxy": {"AET": "PROXY", "Host": proxy.ip, "Port": 4242}},
             )
@@ -190,6 +190,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
             proxy_config.update(
                 RegisteredUsers={ADMIN[0]: ADMIN[1], FORWARDER_USER: FORWARDER_PASSWORD},
                 DicomAlwaysAllowStore=True,
+                OverwriteInstances=True,  # as the bundle renders it
                 SaveJobs=False,
                 StableAge=stable_age,
                 DicomScuTimeout=scu_timeout,

@@ -24,10 +24,9 @@ import yaml
 from components.render import paths
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import cloud_config, written_files
-from tests.integration.certs import issue_client_cert
-from tests.integration.cloud_side import FAKE_AWS, secret_store, start_cloud_side
+from tests.integration.cloud_side import FAKE_AWS, issued_client, secret_store, start_cloud_side
 from tests.integration.dicom_data import make_study
-from tests.integration.netlab import Lab, TlsClient, storescu
+from tests.integration.netlab import Lab, storescu
 
 DEV_STACK = STACKS_DIR / "Pulumi.dev.yaml"
 DOCKER = "docker.service"
@@ -212,7 +211,7 @@ def dockerd_restore_problems(compose: dict, manifest: dict, root: Path) -> list[
     directories = {str(Path(item["path"]).parent) for item in manifest["files"]}
     problems = []
     for service, spec in compose["services"].items():
-        for volume in spec["volumes"]:
+        for volume in spec.get("volumes", []):
             # The short syntax too, so that the check also reads the compose file of old.
             name = volume.split(":")[0] if isinstance(volume, str) else volume["source"]
             source = Path(relocate(name, root))
@@ -297,20 +296,20 @@ def test_after_an_unclean_reboot_orthanc_comes_back_and_stores_over_tls(
             [up] = [argv for argv in ups if "up" in argv]
             assert "--force-recreate" in up, "containers dockerd restored are recreated"
 
-            client = issue_client_cert(
-                workdir / "clients",
-                "modality",
-                ca_cert_pem=side.ca_cert_pem,
-                ca_key_pem=side.ca_key_pem,
-            )
-            tls = TlsClient(side.ca_file, client.cert, client.key)
+            # The dev stack's TLS modality, with the certificate the program issued it.
+            [sender] = [
+                m
+                for m in dev_config["orthgate:orthanc"]["modalities"]
+                if m.get("connection") == "tls"
+            ]
+            tls = issued_client(dev_evaluation, workdir / "clients", modality=sender["name"])
             study = make_study(workdir / "study", instances_per_series=3, seed=5)
             rc, output = storescu(
                 modality,
                 side.host.ip,
                 side.tls_port,
                 workdir / "study",
-                calling_aet=dev_config["orthgate:orthanc"]["modalities"][0]["aeTitle"],
+                calling_aet=sender["aeTitle"],
                 called_aet=side.ae_title,
                 tls=tls,
             )

@@ -17,6 +17,7 @@ from components.config.certificates import (
     client_vpn_server_name,
     orthanc_server_common_name,
     proxy_site_common_name,
+    tls_modality_common_name,
     workstation_common_name,
 )
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
@@ -144,11 +145,15 @@ def test_every_common_name_the_program_issues_is_the_one_the_model_checks():
     )
     assert common_name("client-vpn-ws-2-csr") == workstation_common_name("ws-2", domain)
     assert common_name("proxy-north-clinic-client-csr") == proxy_site_common_name(PROXY["name"])
+    assert common_name("orthanc-modality-test-tls-modality-csr") == tls_modality_common_name(
+        "test-tls-modality"
+    )
     # Every subject the program declares, CAs included, fits.
     subjects = [
         resource.inputs["subject"]["commonName"]
         for resource in evaluation.resources
         if resource.type.startswith("tls:") and "subject" in resource.inputs
     ]
-    assert len(subjects) == 7  # 2 CAs, the server, the VPN server, 2 workstations, 1 site
+    # 2 CAs, the server, the VPN server, 2 workstations, 1 site, the dev stack's TLS modality
+    assert len(subjects) == 8
     assert all(len(name) <= COMMON_NAME_MAX_LENGTH for name in subjects), subjects

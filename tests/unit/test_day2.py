@@ -174,7 +174,7 @@ def test_a_third_zone_adds_subnets_and_widens_the_fleet_in_place():
     assert {s.name for s in plan.replaced} == {
         "orthanc-server-csr",
         "orthanc-server-cert",
-        "orthanc-tls-secret-value",
+        "orthanc-nginx-files-secret-value",
     }
     assert plan.step("orthanc-server-key").op == "same"
     for balancer in plan.with_op("update", LB):
@@ -219,7 +219,7 @@ def test_a_new_site_or_modality_touches_no_host():
     assert plan.step("orthanc-host-template", TEMPLATE).op == "same"
     assert plan.step("orthanc-hosts", ASG).op == "same"
     # orthanc.json travels as a secret: a new version, picked up by the hosts' refresh.
-    assert plan.step("orthanc-config-secret-value").op == "replace"
+    assert plan.step("orthanc-settings-secret-value").op == "replace"
     assert all(s.type != INSTANCE for s in plan.steps)
 
 

@@ -229,8 +229,10 @@ def test_an_ordinary_stack_declares_exactly_the_names_it_had():
         r"orthgate-hospital-a-prd-orthanc-final-[0-9a-f]{8}",
         database.inputs["finalSnapshotIdentifier"],
     )
+    # nginx's files and Orthanc's settings took new names with sender identity (a format
+    # hosts of earlier releases cannot use: components.orthanc.configuration.SECRET_NAMES).
     assert sorted(r.inputs["namePrefix"] for r in evaluation.of_type(SECRET)) == [
-        f"orthgate/hospital-a-prd/orthanc/{role}-" for role in ("admin", "config", "tls")
+        f"orthgate/hospital-a-prd/orthanc/{role}-" for role in ("admin", "nginx-files", "settings")
     ]
 
 

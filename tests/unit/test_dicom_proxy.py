@@ -198,6 +198,8 @@ def test_the_proxy_bundle_forwards_over_mutual_tls_to_the_cloud_endpoint(proxied
     assert proxy["DicomTlsTrustedCertificates"].endswith("dicom-ca.crt")
     assert proxy["DicomTlsRemoteCertificateRequired"] is True
     assert proxy["DicomAlwaysAllowStore"] is True  # site-a lists no modalities
+    # A correction re-sent while its original waits here replaces it: the correction goes.
+    assert proxy["OverwriteInstances"] is True
     restricted = json.loads(proxied.outputs["dicomProxyBundles"]["site-b"]["orthanc/orthanc.json"])
     assert restricted["DicomAlwaysAllowStore"] is False
     assert restricted["DicomModalities"]["ct-1"]["AET"] == "CT_B1"

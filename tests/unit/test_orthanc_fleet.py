@@ -100,14 +100,11 @@ def test_each_listener_passes_tcp_through_to_a_health_checked_target_group(fleet
         assert target.inputs["port"] == listener.inputs["port"]
         assert target.inputs["targetType"] == "instance"
         check = target.inputs["healthCheck"]
-        if listener.inputs["port"] == 4242:
-            # Plaintext DICOM reaches Orthanc's own port: checking that port is Orthanc.
-            assert (check["protocol"], check["port"]) == ("TCP", "traffic-port")
-        else:
-            # TLS and HTTPS pass nginx: the check goes through nginx to Orthanc, which
-            # answers 401 without credentials; nginx alone (Orthanc dead) answers 502.
-            assert (check["protocol"], check["port"], check["matcher"]) == ("HTTPS", "443", "401")
-            assert check["path"] == "/system"
+        # Every kind passes nginx (plaintext DICOM too, since it hands Orthanc the sender's
+        # identity): the check goes through nginx to Orthanc, which answers 401 without
+        # credentials; nginx alone (Orthanc dead) answers 502.
+        assert (check["protocol"], check["port"], check["matcher"]) == ("HTTPS", "443", "401")
+        assert check["path"] == "/system"
         assert check["interval"] <= 30
         role = (
             "internal"
@@ -171,6 +168,9 @@ def test_the_fleet_shares_one_index_and_one_bucket_as_several_writers(fleet):
     assert orthanc["SaveJobs"] is False
     assert orthanc["StorageAccessOnFind"] == "Never"
     assert orthanc["CheckRevisions"] is True
+    # A re-send to another writer replaces the instance there too (its id is a hash of
+    # the UIDs, so the shared index still holds one): no duplicate, the last copy wins.
+    assert orthanc["OverwriteInstances"] is True
     assert orthanc["AwsS3Storage"]["BucketName"] == fleet.named("orthanc-storage").id
 
 
@@ -223,7 +223,10 @@ def test_fleet_hosts_without_nat_get_an_egress_address_but_no_open_port():
 
 def test_fleet_hosts_log_to_a_stream_per_container_never_a_shared_one(fleet):
     compose = yaml.safe_load(written_files(fleet.one(TEMPLATE))["/etc/orthgate/compose.yml"])
-    for name, service in compose["services"].items():
+    logged = {n: s for n, s in compose["services"].items() if s["logging"]["driver"] == "awslogs"}
+    # The namespace holder alone logs nothing (it runs `tail -f /dev/null`).
+    assert set(compose["services"]) - set(logged) == {"namespace"}
+    for name, service in logged.items():
         options = service["logging"]["options"]
         assert "awslogs-stream" not in options
         assert options["tag"] == f"{name}/{{{{.ID}}}}"

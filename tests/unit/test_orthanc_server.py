@@ -68,7 +68,7 @@ def cert(pem: str) -> x509.Certificate:
 
 
 def tls_secret(evaluation) -> dict:
-    return json.loads(evaluation.named("orthanc-tls-secret-value").inputs["secretString"])
+    return json.loads(evaluation.named("orthanc-nginx-files-secret-value").inputs["secretString"])
 
 
 def rules_for_port(evaluation, port: int, kind: str = INGRESS, group: str | None = None) -> list:
@@ -82,11 +82,14 @@ def sources(rules) -> set[str]:
     return {r.inputs.get("cidrIpv4") or r.inputs["referencedSecurityGroupId"] for r in rules}
 
 
-def test_launch_template_requires_imdsv2_encrypts_the_root_volume_and_has_no_key_pair(dev):
+def test_launch_template_requires_imdsv2_encrypts_the_root_volume_and_has_no_key_pair(dev, prd):
     [template] = dev.of_type(TEMPLATE)
     metadata = template.inputs["metadataOptions"]
     assert metadata["httpTokens"] == "required"
-    assert metadata["httpPutResponseHopLimit"] == 2
+    # dev keeps its images on EBS: no container needs the instance role, none reaches IMDS.
+    assert metadata["httpPutResponseHopLimit"] == 1
+    # prd stores in S3: Orthanc's plugin takes the role, one hop further, in its container.
+    assert prd.one(TEMPLATE).inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
     [root] = template.inputs["blockDeviceMappings"]
     assert root["ebs"]["encrypted"] == "true"
     assert root["ebs"]["volumeType"] == "gp3"
@@ -274,9 +277,9 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
         for s in json.loads(prd.named("orthanc-host-policy").inputs["policy"])["Statement"]
     }
     secrets = {
-        prd.named("orthanc-tls-secret").id,
+        prd.named("orthanc-nginx-files-secret").id,
         prd.named("orthanc-admin-secret").id,
-        prd.named("orthanc-config-secret").id,
+        prd.named("orthanc-settings-secret").id,
         prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"],
     }
     assert set(statements["ReadOwnSecrets"]["Resource"]) == secrets
@@ -313,7 +316,13 @@ def test_the_deployed_nginx_requires_client_certificates_and_tls_1_2(dev):
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in nginx
     assert "TLSv1.1" not in nginx.replace("TLSv1.2", "").replace("TLSv1.3", "")
     assert "listen 11112 ssl;" in nginx
-    assert "proxy_pass orthanc:4242;" in nginx
+    assert "ssl_crl /etc/nginx/tls/dicom-ca.crl;" in nginx
+    # Orthanc's own listener, on the loopback of the namespace nginx shares with it, from
+    # the address standing for the sender (TLS by certificate, plaintext by source).
+    assert nginx.count("proxy_pass 127.0.0.1:4243;") == 2
+    assert "proxy_bind $orthgate_tls_source;" in nginx
+    assert "proxy_bind $orthgate_plain_source;" in nginx
+    assert "listen 4242;" in nginx
 
 
 def test_the_deployed_compose_sets_tcp_nodelay_and_pins_images(dev):
@@ -332,15 +341,16 @@ def test_the_deployed_orthanc_accepts_only_registered_senders(dev):
     orthanc = deployed_orthanc_config(dev)
     assert orthanc["DicomAlwaysAllowStore"] is False
     assert orthanc["DicomCheckCalledAet"] is True
-    assert orthanc["OverwriteInstances"] is False
+    # A re-send replaces the stored instance in place: no duplicate, a correction wins.
+    assert orthanc["OverwriteInstances"] is True
     assert orthanc["AuthenticationEnabled"] is True
     assert {m["AET"] for m in orthanc["DicomModalities"].values()} == {"CT_ONE"}
     assert "RegisteredUsers" not in orthanc, "passwords are merged on the host"
     manifest = json.loads(files["/etc/orthgate/secrets.json"])
     assert manifest["secrets"] == {
-        "tls": dev.named("orthanc-tls-secret").id,
+        "tls": dev.named("orthanc-nginx-files-secret").id,
         "admin": dev.named("orthanc-admin-secret").id,
-        "config": dev.named("orthanc-config-secret").id,
+        "config": dev.named("orthanc-settings-secret").id,
     }
 
 
@@ -350,7 +360,8 @@ def test_production_points_orthanc_at_s3_and_postgresql(prd):
     assert orthanc["AwsS3Storage"]["BucketName"] == prd.named("orthanc-storage").id
     address = prd.one("aws:rds/instance:Instance").outputs["address"]
     assert orthanc["PostgreSQL"]["ConnectionUri"] == (
-        f"postgresql://{{username}}:{{password}}@{address}:5432/orthanc?sslmode=require"
+        f"postgresql://{{username}}:{{password}}@{address}:5432/orthanc"
+        "?sslmode=verify-full&sslrootcert=/etc/orthanc/rds-ca.pem"
     )
     manifest = json.loads(files["/etc/orthgate/secrets.json"])
     database_secret = prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
@@ -410,7 +421,7 @@ def test_the_server_certificate_chains_to_the_dicom_ca_and_names_the_host(dev):
 
 def test_secrets_are_kms_encrypted_and_marked_secret(dev):
     key = dev.named("orthanc-key").outputs["arn"]
-    for role in ("tls", "admin", "config"):
+    for role in ("nginx-files", "admin", "settings"):
         secret = dev.named(f"orthanc-{role}-secret")
         assert secret.inputs["kmsKeyId"] == key
         value = dev.named(f"orthanc-{role}-secret-value")

@@ -107,7 +107,7 @@ def test_the_largest_accepted_sender_list_really_fits_and_one_more_is_refused(la
     # The program's own secret, from the real render on mocked AWS values, at the longest
     # stack name: within the limit, and within the model's bound.
     evaluation = evaluate(config, stack=LONGEST_STACK)
-    stored = evaluation.named("orthanc-config-secret-value").inputs["secretString"]
+    stored = evaluation.named("orthanc-settings-secret-value").inputs["secretString"]
     assert len(stored.encode()) <= SECRET_VALUE_LIMIT
     settings = parse_settings(raw_settings(config))
     bound = config_secret_bytes(settings, registered_senders(settings))
@@ -119,7 +119,7 @@ def test_the_largest_accepted_sender_list_really_fits_and_one_more_is_refused(la
 
 def test_the_other_secrets_stay_far_below_the_limit():
     evaluation = evaluate(with_modalities(2), stack=LONGEST_STACK)
-    for role in ("tls", "admin"):
+    for role in ("nginx-files", "admin"):
         value = evaluation.named(f"orthanc-{role}-secret-value").inputs["secretString"]
         assert len(value.encode()) < SECRET_VALUE_LIMIT // 8, role
 
@@ -127,7 +127,7 @@ def test_the_other_secrets_stay_far_below_the_limit():
 def test_proxy_sites_count_as_senders_too():
     settings = parse_settings(raw_settings(shipped("prod")))
     names = [s.name for s in registered_senders(settings)]
-    assert names == ["ct-scanner-1", "mr-scanner-1", "north-clinic"]
+    assert names == ["ct-scanner-1", "mr-scanner-1", "dx-room-2", "north-clinic"]
 
 
 # --- EC2 user data: 16 KiB, gzipped when longer ------------------------------------------------

@@ -278,11 +278,16 @@ def route_collisions(plan: UpdatePlan) -> list[str]:
     ]
 
 
+# An on-premises range is where nginx takes plaintext DICOM from (its geo map, in nginx's
+# TLS secret): a new value of that secret, which the hosts pick up with a reload.
+NEW_SECRET_VALUE = "orthanc-nginx-files-secret-value"
+
+
 def assert_clean(plan: UpdatePlan) -> None:
     assert plan.collisions == [], plan.collisions
     assert plan.blocked == [], plan.blocked
     assert route_collisions(plan) == []
-    assert plan.replaced == [], plan.replaced
+    assert [s for s in plan.replaced if s.name != NEW_SECRET_VALUE] == [], plan.replaced
 
 
 def with_network(config: dict, **network) -> dict:
@@ -391,8 +396,10 @@ def test_adding_a_range_to_an_upgraded_prod_adds_its_routes_and_renames_none(upg
         "network-private-1-on-prem-172.20.0.0-16",
     }
     assert plan.with_op("delete") == []
-    # Besides the routes, only what admits the new range is created; nothing is updated.
-    assert set(plan.summary()) == {"create"}
+    # Besides the routes, only what admits the new range is created; nothing is updated but
+    # nginx's secret value, whose plaintext map now takes the range too.
+    assert set(plan.summary()) == {"create", "replace"}
+    assert [s.name for s in plan.with_op("replace")] == [NEW_SECRET_VALUE]
     for step in plan.with_op("create"):
         assert step.name.endswith("172.22.0.0-16"), step
 
@@ -439,7 +446,8 @@ def test_adding_a_vpn_adds_its_gateway_connection_and_routes_and_replaces_nothin
         "network-private-0-on-prem-172.20.0.0-16",
         "network-private-1-on-prem-172.20.0.0-16",
     }
-    assert set(plan.summary()) == {"create"}
+    assert set(plan.summary()) == {"create", "replace"}
+    assert [s.name for s in plan.with_op("replace")] == [NEW_SECRET_VALUE]
     for step in plan.with_op("create"):
         assert "east-campus" in step.name or step.name.endswith("172.23.0.0-16"), step
 

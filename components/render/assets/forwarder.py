@@ -28,11 +28,15 @@ How it works
   or cancelled (``POST /jobs/{id}/cancel``) after ``jobTimeoutSeconds``.
 * Deletion: only after a job succeeded, reported exactly the snapshot's instance count and
   no failed instance; only the snapshot's instances whose stored file (``FileUuid``) is
-  still the one that was sent. Instances that arrived meanwhile stay and go with the next
-  job. ``POST /tools/bulk-delete`` (Orthanc 1.9.4+), falling back to ``DELETE
-  /instances/{id}``. A failed, timed-out or vanished job (Orthanc restarted), an interrupted
-  wait or any doubt deletes nothing: the instances are sent again later. The cloud keeps
-  ``OverwriteInstances: false``, so a re-sent instance is accepted as already stored.
+  still the one that was sent. Instances that arrived meanwhile, and re-sent ones that
+  replaced a file of the snapshot (a correction), stay and go with the next job. ``POST
+  /tools/bulk-delete`` (Orthanc 1.9.4+), falling back to ``DELETE /instances/{id}``. A
+  failed, timed-out or vanished job (Orthanc restarted), an interrupted wait or any doubt
+  deletes nothing: the instances are sent again later. Both Orthancs have
+  ``OverwriteInstances: true``: a re-sent instance replaces the stored one in place (same
+  instance id), so sending again never duplicates and the last copy sent wins. The file
+  check and the delete are two calls: a re-send landing in the milliseconds between them
+  is deleted unsent.
 * Retries: Orthanc does not retry failed jobs. After a failure the next job waits
   ``retry.initialSeconds``, doubling per consecutive failure up to ``retry.maxSeconds``;
   one success resets it. A failing study also gets its own back-off, so a study the cloud
