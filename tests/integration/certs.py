@@ -89,3 +89,17 @@ def issue_foreign_client_cert(dest: Path, name: str) -> CertFiles:
         ca_cert_pem=ca.public_bytes(serialization.Encoding.PEM).decode(),
         ca_key_pem=ca_key_pem,
     )
+
+
+# What a CA's certificate may do: sign certificates and revocation lists (RFC 5280 4.2.1.3).
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from components.render.proxy_bundle import FORWARDER_STATUS_PORT
-from tests.integration.netlab import Host, Orthanc, Process
+from tests.integration.netlab import Host, Orthanc, Process, storescu
 from tools.proxy_bundle import write_bundle
 
 
@@ -29,6 +29,18 @@ class ProxySide:
     ae_title: str
     environment: dict[str, str]
     _forwarder_extra_hosts: dict[str, str]
+
+    def store_from(self, modality: Host, study_dir: Path, calling_aet: str = "CT_SCANNER") -> None:
+        """A modality on the site's LAN stores a study into the proxy (plaintext)."""
+        rc, output = storescu(
+            modality,
+            self.host.ip,
+            self.orthanc.dicom_port,
+            study_dir,
+            calling_aet=calling_aet,
+            called_aet=self.ae_title,
+        )
+        assert rc == 0, output
 
     def start_forwarder(self) -> Process:
         self.forwarder = self.host.spawn(

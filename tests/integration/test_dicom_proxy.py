@@ -9,6 +9,7 @@ the proxy restarted in the middle, the cloud back. Nothing may be lost or duplic
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,8 @@ from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.integration.certs import issue_foreign_client_cert
 from tests.integration.cloud_side import CloudSide, start_cloud_side
 from tests.integration.dicom_data import make_study, pixel_digest
-from tests.integration.netlab import Lab, TlsClient, storescu
-from tests.integration.proxy_side import ProxySide, start_proxy_side
+from tests.integration.netlab import Lab, TlsClient, storescu, wait_until
+from tests.integration.proxy_side import start_proxy_side
 
 SITE = {
     "name": "site-a",
@@ -49,25 +50,8 @@ def path(rendered, tmp_path):
         # The lab kills what is left on exit.
 
 
-def send_to_proxy(path, study_dir) -> None:
-    proxy: ProxySide = path["proxy"]
-    rc, output = storescu(
-        path["modality"],
-        proxy.host.ip,
-        proxy.orthanc.dicom_port,
-        study_dir,
-        calling_aet="CT_SCANNER",
-        called_aet=proxy.ae_title,
-    )
-    assert rc == 0, output
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
+def send_to_proxy(path, study_dir: Path) -> None:
+    path["proxy"].store_from(path["modality"], study_dir)
 
 
 def assert_all_arrived_once_and_intact(cloud: CloudSide, records) -> None:

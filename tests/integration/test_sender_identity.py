@@ -30,7 +30,15 @@ from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
 from tests.integration.dicom_data import InstanceRecord, make_study, pixel_digest
 from tests.integration.identity_lab import campus_stack
-from tests.integration.netlab import Lab, Orthanc, TlsClient, stop_together, storescu, tls_probe
+from tests.integration.netlab import (
+    Lab,
+    Orthanc,
+    TlsClient,
+    stop_together,
+    storescu,
+    tls_probe,
+    wait_until,
+)
 from tests.integration.proxy_side import ProxySide, start_proxy_side
 
 SITES = [
@@ -315,24 +323,7 @@ def freeze(cloud: CloudSide, frozen: bool) -> None:
 
 
 def send_to_proxy(path, study_dir: Path) -> None:
-    proxy: ProxySide = path["proxy"]
-    rc, output = storescu(
-        path["modality"],
-        proxy.host.ip,
-        proxy.orthanc.dicom_port,
-        study_dir,
-        calling_aet="CT_SCANNER",
-        called_aet=proxy.ae_title,
-    )
-    assert rc == 0, output
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.3)
+    path["proxy"].store_from(path["modality"], study_dir)
 
 
 def corrected_copy(records: list[InstanceRecord], dest: Path) -> Path:

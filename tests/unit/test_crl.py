@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from components.config.serials import format_serial
 from components.crl import build_crl, certificate_serial
+from tests.integration.certs import CA_KEY_USAGE
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -59,17 +60,7 @@ def make_ca(key=None, *, subject_key_id: bool = True) -> Ca:
         .not_valid_after(NOW + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            CA_KEY_USAGE,
             critical=True,
         )
     )
