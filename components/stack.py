@@ -21,8 +21,6 @@ from components.aws_context import (
 from components.client_vpn import ClientVpn, ClientVpnArgs
 from components.config import Settings, load_settings
 from components.config.deployment import planned_orthanc, proxy_sources
-from components.config.errors import key_path
-from components.config.orthanc import OrthancSettings
 from components.config.rendered_sizes import registered_senders
 from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
 from components.naming import Naming
@@ -84,22 +82,20 @@ def build(settings: Settings) -> dict[str, Any]:
         # the client range.
         private_source_groups[CLIENT_VPN_SOURCE] = client_vpn.security_group_id
 
-    server = OrthancServer(
-        "orthanc",
-        OrthancServerArgs(
-            settings=orthanc,
-            network=network.refs,
-            context=context,
-            naming=naming,
-            ami_id=ami_id,
-            ami_pinned=orthanc.ami_id is not None,
-            architecture=architecture,
-            protect=settings.is_production,
-            private_source_groups=private_source_groups,
-            senders=registered_senders(settings),
-            proxy_sources=proxy_sources(settings.dicom_proxies),
-        ),
+    server_args = OrthancServerArgs(
+        settings=orthanc,
+        network=network.refs,
+        context=context,
+        naming=naming,
+        ami_id=ami_id,
+        ami_pinned=orthanc.ami_id is not None,
+        architecture=architecture,
+        protect=settings.is_production,
+        private_source_groups=private_source_groups,
+        senders=registered_senders(settings),
+        proxy_sources=proxy_sources(settings.dicom_proxies),
     )
+    server = OrthancServer("orthanc", server_args)
 
     proxies = [
         DicomProxyAccess(
@@ -119,10 +115,8 @@ def build(settings: Settings) -> dict[str, Any]:
         for site in settings.dicom_proxies
     ]
 
-    _refuse_revoking_current_certificates(
-        orthanc,
-        {**server.modality_serials, **{p.site: p.certificate_serial for p in proxies}},
-    )
+    # The revocation guard (OrthancServer) sees the sites' current certificates too.
+    server_args.site_serials.update({p.site: p.certificate_serial for p in proxies})
 
     alarms = OperatorAlarms(
         "alarms",
@@ -240,27 +234,3 @@ def program() -> None:
     settings = load_settings()
     for name, value in build(settings).items():
         pulumi.export(name, value)
-
-
-def _refuse_revoking_current_certificates(
-    orthanc: OrthancSettings, serials: dict[str, pulumi.Output[str | None]]
-) -> None:
-    """A revocation listing another configured sender's current certificate (a serial copied
-    from the wrong line) would lock that sender out with nothing re-issued: stop instead.
-    Naming the right sender re-issues its certificate, so its current one is never listed."""
-
-    def check(current: dict[str, str | None]) -> None:
-        owners = {serial: sender for sender, serial in current.items() if serial}
-        for i, revoked in enumerate(orthanc.revoked_certificates):
-            owner = owners.get(revoked.serial)
-            if owner is not None and owner != revoked.sender:
-                raise pulumi.RunError(
-                    f"{key_path(('orthanc', 'revokedCertificates', i))} lists "
-                    f"{revoked.serial}, the serial of {owner}'s current certificate, under "
-                    f"{revoked.sender}: nginx would refuse {owner} with nothing re-issued. "
-                    f"If that certificate is the one to revoke, name {owner} in the entry "
-                    "(its certificate is then re-issued); otherwise correct the serial"
-                )
-
-    if orthanc.revoked_certificates and serials:
-        pulumi.Output.all(**serials).apply(check)

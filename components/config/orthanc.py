@@ -166,11 +166,13 @@ def _check_image(value: str) -> str:
 
 
 def _check_tls_port(port: int) -> int:
-    taken = (ORTHANC_DICOM_PORT, ORTHANC_LOOPBACK_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT)
-    if port in taken:
+    if port in (ORTHANC_DICOM_PORT, ORTHANC_LOOPBACK_DICOM_PORT, ORTHANC_HTTP_PORT, HTTPS_PORT):
         raise ValueError(
-            "is already used by orthgate (" + ", ".join(str(p) for p in taken[:-1]) + " or "
-            f"{taken[-1]})"
+            f"is used by orthgate itself: {ORTHANC_DICOM_PORT} is nginx's plaintext DICOM, "
+            f"{ORTHANC_LOOPBACK_DICOM_PORT} and {ORTHANC_HTTP_PORT} are Orthanc's own behind "
+            f"nginx (in their shared namespace, since sender identity), {HTTPS_PORT} is "
+            "HTTPS. Choose another; changing it moves the TLS listeners, and every TLS "
+            "sender and proxy site must be given the new port"
         )
     return port
 

@@ -1,7 +1,10 @@
 """Rules on how senders prove who they are, across sections: a private-path modality's
-``sourceCidrs`` against the private paths and each other, revocations against the senders
-that have certificates, and the loopback identities nginx hands to Orthanc
-(components.render.sender_identity)."""
+``sourceCidrs`` against the private paths and each other, re-issued certificate names, and
+the loopback identities nginx hands to Orthanc (components.render.sender_identity).
+
+A revocation may name any sender, a private-path modality included: one that spoke TLS
+before keeps its revoked certificates revoked should it, or a new modality of its name,
+speak TLS again (nginx knows a certificate by its subject)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ def sender_problems(settings: Settings) -> Iterator[Problem]:
     yield from _sources_on_private_paths(settings)
     yield from _somewhere_left(settings)
     yield from _overlapping_sources(settings)
-    yield from _revocations(settings)
     yield from _reissued_names(settings)
     yield from _identity_collisions(settings)
 
@@ -110,18 +112,6 @@ def _overlapping_sources(settings: Settings) -> Iterator[Problem]:
                 "share addresses list the very same sourceCidrs; otherwise their ranges "
                 "must not overlap",
                 second,
-            )
-
-
-def _revocations(settings: Settings) -> Iterator[Problem]:
-    private = {m.name for m in settings.orthanc.modalities if m.connection == "private"}
-    for i, revoked in enumerate(settings.orthanc.revoked_certificates):
-        if revoked.sender in private:
-            yield Problem(
-                ("orthanc", "revokedCertificates", i, "sender"),
-                "is a private-path modality (connection: private), which has no certificate "
-                "to revoke; name a DICOM proxy site or a TLS modality, current or retired",
-                revoked.sender,
             )
 
 

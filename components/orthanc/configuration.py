@@ -60,11 +60,21 @@ from components.render.sender_identity import render_sender_maps
 # they are new secrets, so that such hosts, still serving while a fleet rolls, keep reading
 # the old ones (``tls`` and ``config``) until they are replaced.
 SECRET_NAMES = {"tls": "nginx-files", "admin": "admin", "config": "settings"}
+# The two secrets of the earlier release, by name and description, kept for one release with
+# the value they had and readable by the hosts: hosts still running the earlier user data
+# (while a fleet rolls, after an instance refresh rolls back, or a reboot on the way) find
+# theirs. Nothing of this release reads them; the next release deletes them.
+RETIRED_SECRETS = {
+    "tls": "server certificate, private key and DICOM CA for nginx",
+    "config": "Orthanc configuration (orthanc.json without passwords)",
+}
 
 
 @dataclass(frozen=True)
 class HostSecrets:
     arns: dict[str, pulumi.Output[str]]  # role -> secret ARN
+    # RETIRED_SECRETS' ARNs: readable by the hosts, named in no manifest.
+    retired_arns: list[pulumi.Output[str]]
     admin_password: pulumi.Output[str]
     admin_secret_arn: pulumi.Output[str]
 
@@ -87,8 +97,15 @@ class SecretWriter:
         self.versions: list[aws.secretsmanager.SecretVersion] = []
 
     def secret(
-        self, role: str, description: str, value: pulumi.Output[str]
+        self,
+        role: str,
+        description: str,
+        value: pulumi.Output[str],
+        *,
+        keep_value: bool = False,
     ) -> aws.secretsmanager.Secret:
+        """``keep_value``: the value is written once and never changed by the program (a
+        secret kept for hosts of an earlier release: RETIRED_SECRETS)."""
         stack = self._naming.stack
         secret = aws.secretsmanager.Secret(
             f"{self._name}-{role}-secret",
@@ -104,9 +121,14 @@ class SecretWriter:
             f"{self._name}-{role}-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(value),
-            opts=self._opts,
+            opts=pulumi.ResourceOptions.merge(
+                self._opts, pulumi.ResourceOptions(ignore_changes=["secret_string"])
+            )
+            if keep_value
+            else self._opts,
         )
-        self.versions.append(version)
+        if not keep_value:
+            self.versions.append(version)
         return secret
 
 
@@ -221,8 +243,17 @@ def host_secrets(
     arns = {"tls": tls.arn, "admin": admin.arn, "config": config.arn}
     if database_secret_arn is not None:
         arns["database"] = database_secret_arn
+    # A stack deployed before keeps what it had; a new one gets an empty placeholder, which
+    # no host ever reads.
+    retired = [
+        writer.secret(role, description, pulumi.Output.from_input("{}"), keep_value=True).arn
+        for role, description in RETIRED_SECRETS.items()
+    ]
     return HostSecrets(
-        arns=arns, admin_password=pulumi.Output.secret(password.result), admin_secret_arn=admin.arn
+        arns=arns,
+        retired_arns=retired,
+        admin_password=pulumi.Output.secret(password.result),
+        admin_secret_arn=admin.arn,
     )
 
 

@@ -45,6 +45,9 @@ class HostTemplate:
     # Only Orthanc's S3 plugin needs the instance role from inside a container; otherwise
     # no container reaches the instance metadata service at all.
     containers_use_instance_role: bool = True
+    # What must exist before a host boots (the secret values it reads): an ordering only,
+    # so that a new value never shows the hosts' user data as unknown in a preview.
+    waits_for: Sequence[pulumi.Resource] = ()
 
 
 def _template_name(name: str, spec: HostTemplate) -> str:
@@ -115,7 +118,10 @@ def launch_template(
         # says so at every `pulumi up` while a newer one waits (see OrthancServer).
         opts=pulumi.ResourceOptions.merge(
             opts,
-            pulumi.ResourceOptions(ignore_changes=[] if spec.follow_new_amis else ["image_id"]),
+            pulumi.ResourceOptions(
+                ignore_changes=[] if spec.follow_new_amis else ["image_id"],
+                depends_on=list(spec.waits_for),
+            ),
         ),
         **network,
     )

@@ -7,7 +7,7 @@ replaceable instance, or a fleet rolling behind the load balancers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -22,6 +22,7 @@ from components.config.certificates import (
     reissue_suffix,
     tls_modality_common_name,
 )
+from components.config.errors import key_path
 from components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
 from components.crl import issued_serial
 from components.logs import area_key
@@ -57,6 +58,10 @@ class OrthancServerArgs:
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
     # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
     private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # site -> serial of its current certificate. The sites get their certificates from this
+    # server's CA, so the stack fills this once they exist; it is read when the revocation
+    # list resolves, which is after the program has declared everything.
+    site_serials: dict[str, pulumi.Output[str | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -275,10 +280,17 @@ class OrthancServer(pulumi.ComponentResource):
             modality: certificate.cert_pem.apply(issued_serial)
             for modality, certificate in self.modality_certificates.items()
         }
-        # nginx refuses every certificate listed, a retired sender's too.
-        self.revocation_list = self.dicom_ca.revocation_list(
+        # nginx refuses every certificate listed, a retired sender's too. The list reaches
+        # the hosts only once the guard has seen every configured sender's current serial.
+        listed = self.dicom_ca.revocation_list(
             [revoked.serial for revoked in settings.revoked_certificates]
         )
+        self.revocation_list = pulumi.Output.all(
+            _guard_current_certificates(
+                settings, lambda: {**self.modality_serials, **args.site_serials}
+            ),
+            listed,
+        ).apply(lambda v: v[1])
 
         # --- Secrets (Secrets Manager, encrypted with the Orthanc key) ------------------------
         senders = list(args.senders)
@@ -318,7 +330,7 @@ class OrthancServer(pulumi.ComponentResource):
             name,
             context=context,
             naming=naming,
-            secret_arns=list(secrets.arns.values()),
+            secret_arns=[*secrets.arns.values(), *secrets.retired_arns],
             key=key,
             logs=logs,
             bucket=bucket,
@@ -338,9 +350,6 @@ class OrthancServer(pulumi.ComponentResource):
         )
         user_data = pulumi.Output.all(
             arns=pulumi.Output.all(**secrets.arns),
-            # Unused in the text, but a dependency: no host boots before the secret values
-            # it reads have been written (a first boot would otherwise find an older format).
-            versions=pulumi.Output.all(*(v.version_id for v in writer.versions)),
             log_group=logs.name,
             volume=volume.id if volume else None,
         ).apply(
@@ -370,6 +379,9 @@ class OrthancServer(pulumi.ComponentResource):
             # nginx shares Orthanc's network namespace, so it can reach IMDS whenever
             # Orthanc can: only with storage: s3, whose plugin takes the instance role.
             containers_use_instance_role=settings.storage == "s3",
+            # No host boots before the secret values it reads are written (a first boot
+            # would otherwise find an older format, and fail until they are).
+            waits_for=writer.versions,
         )
         host_subnets = subnet_ids[plan.host_tier]
         self.instance_ids, self.private_ips, self.public_ips = [], [], []
@@ -487,3 +499,32 @@ class OrthancServer(pulumi.ComponentResource):
 
 def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
+
+
+def _guard_current_certificates(
+    settings: OrthancSettings, current: Callable[[], Mapping[str, pulumi.Output[str | None]]]
+) -> pulumi.Output[None]:
+    """Resolves once no revocation lists another configured sender's current certificate
+    (a serial copied from the wrong line): that would lock the sender out with nothing
+    re-issued. Naming the right sender re-issues its certificate, so its current one is
+    never listed. It fails instead, before the list can reach any host."""
+
+    def check(serials: dict[str, str | None]) -> None:
+        owners = {serial: sender for sender, serial in serials.items() if serial}
+        for i, revoked in enumerate(settings.revoked_certificates):
+            owner = owners.get(revoked.serial)
+            if owner is not None and owner != revoked.sender:
+                raise pulumi.RunError(
+                    f"{key_path(('orthanc', 'revokedCertificates', i))} lists "
+                    f"{revoked.serial}, the serial of {owner}'s current certificate, under "
+                    f"{revoked.sender}: nginx would refuse {owner} with nothing re-issued. "
+                    f"If that certificate is the one to revoke, name {owner} in the entry "
+                    "(its certificate is then re-issued); otherwise correct the serial"
+                )
+
+    if not settings.revoked_certificates:
+        return pulumi.Output.from_input(None)
+    # Deferred: the callable runs when this resolves, once the sites have been declared.
+    return pulumi.Output.from_input(None).apply(
+        lambda _: pulumi.Output.all(**current()).apply(check)
+    )

@@ -230,9 +230,11 @@ def test_an_ordinary_stack_declares_exactly_the_names_it_had():
         database.inputs["finalSnapshotIdentifier"],
     )
     # nginx's files and Orthanc's settings took new names with sender identity (a format
-    # hosts of earlier releases cannot use: components.orthanc.configuration.SECRET_NAMES).
+    # hosts of earlier releases cannot use: components.orthanc.configuration.SECRET_NAMES);
+    # the earlier two keep theirs for one release (RETIRED_SECRETS).
+    roles = ("admin", "config", "nginx-files", "settings", "tls")
     assert sorted(r.inputs["namePrefix"] for r in evaluation.of_type(SECRET)) == [
-        f"orthgate/hospital-a-prd/orthanc/{role}-" for role in ("admin", "nginx-files", "settings")
+        f"orthgate/hospital-a-prd/orthanc/{role}-" for role in roles
     ]
 
 

@@ -281,6 +281,9 @@ def test_the_host_role_reads_only_its_own_secrets_bucket_and_logs(prd):
         prd.named("orthanc-admin-secret").id,
         prd.named("orthanc-settings-secret").id,
         prd.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"],
+        # The earlier release's two, for its hosts while they are replaced (one release).
+        prd.named("orthanc-tls-secret").id,
+        prd.named("orthanc-config-secret").id,
     }
     assert set(statements["ReadOwnSecrets"]["Resource"]) == secrets
     bucket_arn = prd.named("orthanc-storage").outputs["arn"]

@@ -24,6 +24,7 @@ from components.render.sender_identity import (
 )
 from tests.harness.aws_mock import AwsMock
 from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
+from tests.harness.user_data import written_files
 
 BASE = {
     "environment": "dev",
@@ -190,13 +191,13 @@ def test_malformed_serials_are_refused_with_their_key_path():
     assert "positive" in found["orthgate:orthanc.revokedCertificates[2].serial"]
 
 
-def test_a_revocation_names_a_sender_with_a_certificate_and_a_serial_once():
-    revoked = [
-        {"sender": "ct", "serial": "0A1B"},
-        {"sender": "north", "serial": "0a:1b"},
-    ]
-    found = problems(config([CT], revokedCertificates=revoked))
-    assert "no certificate" in found["orthgate:orthanc.revokedCertificates[0].sender"]
+def test_a_revocation_may_name_any_sender_but_a_serial_only_once():
+    # A modality that spoke TLS before and now comes over a private path keeps its entries:
+    # its certificates stay revoked should it (or another of its name) speak TLS again.
+    revoked = [{"sender": "ct", "serial": "0A1B"}]
+    parse_settings(config([CT], revokedCertificates=revoked))
+    twice = [*revoked, {"sender": "north", "serial": "0a:1b"}]
+    found = problems(config([CT], revokedCertificates=twice))
     assert "duplicates" in found["orthgate:orthanc.revokedCertificates[1].serial"]
 
 
@@ -388,15 +389,70 @@ def test_a_modality_from_anywhere_keeps_somewhere_to_send_from():
     parse_settings(config([whole]))
 
 
-def test_a_serial_listed_under_another_configured_sender_stops_the_deployment():
-    """It would lock that sender out with nothing re-issued; the named one would be re-keyed
-    while its own certificate stayed valid."""
+@pytest.mark.parametrize(
+    ("victim", "named"),
+    [("dx-room-2", "north-clinic"), ("north-clinic", "dx-room-2")],
+)
+def test_a_serial_listed_under_another_configured_sender_stops_before_any_host_gets_it(
+    victim, named
+):
+    """It would lock that sender out with nothing re-issued (and re-key the named one):
+    the deployment stops, and nginx's secret never gets a value holding that list."""
     account = AwsMock(region="eu-central-1", zone_count=3)
     first = evaluate(prod_config(), stack="prod", mocks=RecordingMocks(account))
-    dx = first.outputs["dicomModalities"]["dx-room-2"]["certificateSerial"]
-    with pytest.raises(Exception, match=r"revokedCertificates\[0\] lists .* dx-room-2's current"):
-        evaluate(
-            prod_config([{"sender": "north-clinic", "serial": dx}]),
-            stack="prod",
-            mocks=RecordingMocks(account),
-        )
+    outputs = {**first.outputs["dicomModalities"], **first.outputs["dicomProxySites"]}
+    serial = outputs[victim]["certificateSerial"]
+    mocks = RecordingMocks(account)
+    with pytest.raises(Exception, match=rf"revokedCertificates\[0\] lists .* {victim}'s current"):
+        evaluate(prod_config([{"sender": named, "serial": serial}]), stack="prod", mocks=mocks)
+    declared = [d for d in mocks.declared if d.name == "orthanc-nginx-files-secret-value"]
+    assert declared == [], "the list reached the secret before the guard stopped it"
+
+
+def test_the_secrets_of_the_earlier_release_stay_for_its_hosts():
+    """Hosts still running the earlier user data (a fleet rolling, an instance refresh that
+    rolls back) read the earlier secrets: they stay, with the value they had, readable."""
+    account = AwsMock(region="eu-central-1", zone_count=3)
+    first = evaluate(prod_config(), stack="prod", mocks=RecordingMocks(account))
+    policy = json.loads(first.named("orthanc-host-policy").inputs["policy"])
+    readable = {
+        resource
+        for statement in policy["Statement"]
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    template = first.one("aws:ec2/launchTemplate:LaunchTemplate")
+    manifest = json.loads(written_files(template)["/etc/orthgate/secrets.json"])
+    for role in ("tls", "config"):
+        secret = first.named(f"orthanc-{role}-secret")
+        assert secret.inputs["namePrefix"].endswith(f"/orthanc/{role}-")
+        assert secret.outputs["arn"] in readable
+        assert secret.outputs["arn"] not in manifest["secrets"].values()
+        value = first.named(f"orthanc-{role}-secret-value")
+        assert list(value.options.ignore_changes) == ["secretString"]
+
+
+def test_a_new_sender_leaves_the_host_user_data_known_in_a_preview():
+    """A new sender gives the secrets new values (new SecretVersions, unknown in a preview).
+    The hosts wait for those values by ordering alone: their user data does not come from
+    them, so a preview shows no host change for a routine registration."""
+    from tests.harness.update_plan import Deployment, plan_update
+
+    config = read_stack_file(STACKS_DIR / "Pulumi.dev.yaml")
+    changed = copy.deepcopy(config)
+    changed["orthgate:orthanc"]["modalities"].append(
+        {"name": "us-room-4", "aeTitle": "US_ROOM_4", "connection": "tls"}
+    )
+    deployment = Deployment(stack="dev")
+    plan = plan_update(deployment.up(config), deployment.up(changed))
+    version = "aws:secretsmanager/secretVersion:SecretVersion"
+    replaced = {s.after.urn for s in plan.replaced if s.type == version}
+    assert {s.name for s in plan.replaced if s.type == version} == {
+        "orthanc-nginx-files-secret-value",
+        "orthanc-settings-secret-value",
+    }
+    template = plan.step("orthanc-0-template", "aws:ec2/launchTemplate:LaunchTemplate")
+    assert template.op == "same"
+    assert not replaced & set(template.after.options.property_dependencies["userData"])
+    # ...yet no host boots before the values it reads exist.
+    assert replaced <= set(template.after.options.dependencies)
