@@ -175,7 +175,9 @@ def test_an_unregistered_calling_ae_title_cannot_store(deployment, tmp_path):
     side: CloudSide = deployment["side"]
     study = make_study(tmp_path / "study", instances_per_series=2, seed=11)
     rc, output = send(deployment, tmp_path / "study", "INTRUDER", deployment["valid"])
-    assert rc != 0, output
+    # The sender is told (Orthanc aborts the association; storescu 3.6.7 then sometimes
+    # exits 0 all the same, having printed the failure), and nothing is stored.
+    assert rc != 0 or "Store Failed" in output, output
     assert not {r.sop_uid for r in study} & stored_sops(side)
 
 
