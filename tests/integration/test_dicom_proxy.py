@@ -13,41 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.integration.certs import issue_foreign_client_cert
-from tests.integration.cloud_side import CloudSide, start_cloud_side
+from tests.integration.cloud_side import CloudSide
 from tests.integration.dicom_data import make_study, pixel_digest
-from tests.integration.netlab import Lab, TlsClient, storescu, wait_until
-from tests.integration.proxy_side import start_proxy_side
-
-SITE = {
-    "name": "site-a",
-    "sourceCidrs": ["198.51.100.7/32"],
-    "aeTitle": "SITEA_GW",
-    "listenAddress": "192.168.50.10",
-    "acceptAnyModality": True,
-}
+from tests.integration.netlab import TlsClient, storescu, wait_until
+from tests.integration.site_path import dev_with_site, site_path
 
 
 @pytest.fixture(scope="module")
 def rendered():
-    config = read_stack_file(STACKS_DIR / "Pulumi.dev.yaml")
-    config["orthgate:dicomProxies"] = [SITE]
-    return evaluate(config, stack="dev")
+    return dev_with_site()
 
 
 @pytest.fixture
 def path(rendered, tmp_path):
     """A fresh cloud, proxy and modality for each test."""
-    with Lab() as lab:
-        cloud_host = lab.host("cloud")
-        proxy_host = lab.host("proxy")
-        modality = lab.host("modality")
-        cloud = start_cloud_side(cloud_host, rendered, tmp_path / "cloud")
-        bundle = rendered.outputs["dicomProxyBundles"]["site-a"]
-        proxy = start_proxy_side(proxy_host, bundle, tmp_path / "proxy", cloud_ip=cloud_host.ip)
-        yield {"cloud": cloud, "proxy": proxy, "modality": modality, "lab": lab}
-        # The lab kills what is left on exit.
+    with site_path(rendered, tmp_path) as path:
+        yield path
 
 
 def send_to_proxy(path, study_dir: Path) -> None:

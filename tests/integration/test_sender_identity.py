@@ -25,7 +25,7 @@ from pydicom import dcmread
 
 from components.crl import certificate_serial
 from tests.harness.aws_mock import AwsMock
-from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
+from tests.harness.pulumi_run import RecordingMocks, evaluate
 from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
 from tests.integration.dicom_data import InstanceRecord, make_study, pixel_digest
@@ -40,6 +40,7 @@ from tests.integration.netlab import (
     wait_until,
 )
 from tests.integration.proxy_side import ProxySide, start_proxy_side
+from tests.integration.site_path import dev_with_site, site_path
 
 SITES = [
     {
@@ -281,13 +282,6 @@ def test_a_stolen_client_certificate_cannot_pose_as_the_cloud_to_a_site(lab, tmp
 # (b) the original still waits at the proxy, its job held in the air by a cloud Orthanc
 # that does not answer (SIGSTOP), when the correction arrives.
 
-RESEND_SITE = {
-    "name": "site-a",
-    "sourceCidrs": ["198.51.100.7/32"],
-    "aeTitle": "SITEA_GW",
-    "listenAddress": "192.168.50.10",
-    "acceptAnyModality": True,
-}
 CORRECTED_NAME = "CORRECTED^PATIENT"
 PER_STUDY = 3  # instances: small studies, each forward costs the proxy's StableAge anyway
 UUID_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -295,24 +289,15 @@ UUID_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 @pytest.fixture(scope="module")
 def rendered():
-    config = read_stack_file(STACKS_DIR / "Pulumi.dev.yaml")
-    config["orthgate:dicomProxies"] = [RESEND_SITE]
-    return evaluate(config, stack="dev")
+    return dev_with_site()
 
 
 @pytest.fixture
 def path(rendered, tmp_path):
     """A fresh cloud, proxy and modality."""
-    with Lab() as lab:
-        cloud_host = lab.host("cloud")
-        proxy_host = lab.host("proxy")
-        modality = lab.host("modality")
-        cloud = start_cloud_side(cloud_host, rendered, tmp_path / "cloud")
-        bundle = rendered.outputs["dicomProxyBundles"]["site-a"]
-        proxy = start_proxy_side(proxy_host, bundle, tmp_path / "proxy", cloud_ip=cloud_host.ip)
-        yield {"cloud": cloud, "proxy": proxy, "modality": modality}
-        freeze(cloud, False)  # a failed test may leave it frozen
-        # The lab kills what is left on exit.
+    with site_path(rendered, tmp_path) as path:
+        yield path
+        freeze(path["cloud"], False)  # a failed test may leave it frozen
 
 
 def freeze(cloud: CloudSide, frozen: bool) -> None:
