@@ -37,8 +37,11 @@ def issue_client_cert(
     ca_key_pem: str,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    subject: x509.Name | None = None,
+    serial: int | None = None,
 ) -> CertFiles:
-    """A clientAuth leaf for ``name`` signed by the given CA (validity adjustable)."""
+    """A clientAuth leaf for ``name`` signed by the given CA (validity adjustable; any
+    ``subject`` and ``serial``, e.g. ones the program would never issue)."""
     dest.mkdir(parents=True, exist_ok=True)
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
@@ -46,10 +49,10 @@ def issue_client_cert(
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .subject_name(subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(not_before or now - timedelta(minutes=5))
         .not_valid_after(not_after or now + timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -29,13 +29,12 @@ from tests.harness.pulumi_run import RecordingMocks, evaluate
 from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
 from tests.integration.dicom_data import InstanceRecord, make_study, pixel_digest
-from tests.integration.identity_lab import campus_stack
+from tests.integration.identity_lab import campus_stack, stores
 from tests.integration.netlab import (
     Lab,
     Orthanc,
     TlsClient,
     stop_together,
-    storescu,
     tls_probe,
     wait_until,
 )
@@ -102,29 +101,6 @@ def lab(tmp_path_factory):
             "workdir": workdir,
         }
         # The lab kills what is left on exit.
-
-
-_sent = iter(range(1, 10_000))
-
-
-def stores(lab, host: str, ae_title: str, tls: str | None = None) -> tuple[bool, str]:
-    """Send one fresh instance as ``ae_title``; whether the cloud Orthanc now holds it."""
-    cloud: CloudSide = lab["cloud"]
-    number = next(_sent)
-    study = lab["workdir"] / "studies" / f"{number}"
-    [record] = make_study(study, instances_per_series=1, seed=f"identity-{number}")
-    rc, output = storescu(
-        lab["hosts"][host],
-        cloud.host.ip,
-        cloud.tls_port if tls else cloud.plain_port,
-        study,
-        calling_aet=ae_title,
-        called_aet=cloud.ae_title,
-        tls=lab["certificates"][tls] if tls else None,
-        timeout=60,
-    )
-    found = cloud.orthanc.request("POST", "/tools/lookup", body=record.sop_uid).json()
-    return bool(found), f"storescu rc={rc}\n{output}"
 
 
 @pytest.mark.parametrize(

@@ -7,22 +7,19 @@ modality's name taken by a new site: none of them may store as anyone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from components.config.serials import format_serial
 from tests.harness.aws_mock import AwsMock
 from tests.harness.pulumi_run import RecordingMocks, evaluate
+from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
-from tests.integration.dicom_data import make_study
-from tests.integration.identity_lab import campus_stack
-from tests.integration.netlab import Lab, TlsClient, storescu, tls_probe
+from tests.integration.identity_lab import campus_stack, stores
+from tests.integration.netlab import Lab, TlsClient, tls_probe
 
 SITE = {
     "name": "north-clinic",
@@ -54,34 +51,11 @@ def ca_signed(
     dest: Path, label: str, subject: x509.Name, *, ca_cert_pem: str, ca_key_pem: str, serial=None
 ) -> TlsClient:
     """A clientAuth leaf with any subject and serial, signed by the DICOM CA."""
-    dest.mkdir(parents=True, exist_ok=True)
-    ca = x509.load_pem_x509_certificate(ca_cert_pem.encode())
-    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    files = issue_client_cert(
+        dest, label, ca_cert_pem=ca_cert_pem, ca_key_pem=ca_key_pem, subject=subject, serial=serial
     )
-    (dest / f"{label}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (dest / f"{label}.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    (dest / f"{label}.key").chmod(0o600)
     (dest / "ca.crt").write_text(ca_cert_pem)
-    return TlsClient(dest / "ca.crt", dest / f"{label}.crt", dest / f"{label}.key")
+    return TlsClient(dest / "ca.crt", files.cert, files.key)
 
 
 def _cn(value: str) -> x509.NameAttribute:
@@ -138,33 +112,6 @@ def lab(tmp_path_factory):
             "workdir": workdir,
         }
         # The lab kills what is left on exit.
-
-
-_sent = iter(range(1, 10_000))
-
-
-def stores(
-    lab, host: str, ae_title: str, *, tls: str | None = None, port: int | None = None, study=None
-):
-    cloud: CloudSide = lab["cloud"]
-    number = next(_sent)
-    if study is None:
-        study = lab["workdir"] / "studies" / f"{number}"
-        [record] = make_study(study, instances_per_series=1, seed=f"attack-{number}")
-    else:
-        study, record = study
-    rc, output = storescu(
-        lab["hosts"][host],
-        cloud.host.ip,
-        port or (cloud.tls_port if tls else cloud.plain_port),
-        study,
-        calling_aet=ae_title,
-        called_aet=cloud.ae_title,
-        tls=lab["certificates"][tls] if tls else None,
-        timeout=30,
-    )
-    found = cloud.orthanc.request("POST", "/tools/lookup", body=record.sop_uid).json()
-    return bool(found), f"storescu rc={rc}\n{output}\n{cloud.nginx.log_tail()}"
 
 
 # --- the certificate map --------------------------------------------------------------------
