@@ -1,5 +1,5 @@
 """orthgate's Pulumi program. The composition lives in components/stack.py."""
 
-from components.stack import program
+from orthgate.components.stack import program
 
 program()

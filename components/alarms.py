@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.iam_policies import alarm_topic_key_policy
-from components.naming import Naming
-from components.orthanc import Monitored
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.iam_policies import alarm_topic_key_policy
+from orthgate.components.naming import Naming
+from orthgate.components.orthanc import Monitored
 
 # Free storage below this share of the configured size: RDS storage autoscaling (up to five
 # times the size, see components/orthanc/data.py) acts at 10 %, so an alarm here means it

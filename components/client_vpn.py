@@ -15,21 +15,21 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.config.certificates import client_vpn_server_name, workstation_common_name
-from components.config.client_vpn import (
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.config.certificates import client_vpn_server_name, workstation_common_name
+from orthgate.components.config.client_vpn import (
     CA_LABEL,
     SERVER_LABEL,
     ClientVpnSettings,
     workstation_label,
 )
-from components.config.errors import key_path
-from components.crl import certificate_serial
-from components.logs import area_key
-from components.naming import Naming
-from components.network import NetworkRefs
-from components.pki import CertificateAuthority, IssuedCertificate
-from components.render.ovpn import ClientProfileSpec, endpoint_host, render_client_profile
+from orthgate.components.config.errors import key_path
+from orthgate.components.crl import certificate_serial
+from orthgate.components.logs import area_key
+from orthgate.components.naming import Naming
+from orthgate.components.network import NetworkRefs
+from orthgate.components.pki import CertificateAuthority, IssuedCertificate
+from orthgate.components.render.ovpn import ClientProfileSpec, endpoint_host, render_client_profile
 
 VPN_CA_VALIDITY_DAYS = 3650
 # Client VPN operations are slow: associations take minutes, routes about 90 s.

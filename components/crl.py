@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from components.config.serials import format_serial, parse_serial
+from orthgate.components.config.serials import format_serial, parse_serial
 
 
 def certificate_serial(cert_pem: str) -> str:

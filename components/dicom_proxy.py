@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components.config.certificates import proxy_site_common_name, reissue_suffix
-from components.config.dicom_proxy import DicomProxySettings
-from components.crl import issued_serial
-from components.naming import Naming
-from components.pki import CertificateAuthority
-from components.render.orthanc_config import Sender
-from components.render.proxy_bundle import ProxyBundleSpec, render_proxy_bundle
+from orthgate.components.config.certificates import proxy_site_common_name, reissue_suffix
+from orthgate.components.config.dicom_proxy import DicomProxySettings
+from orthgate.components.crl import issued_serial
+from orthgate.components.naming import Naming
+from orthgate.components.pki import CertificateAuthority
+from orthgate.components.render.orthanc_config import Sender
+from orthgate.components.render.proxy_bundle import ProxyBundleSpec, render_proxy_bundle
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.aws_context import AwsContext
+from orthgate.components.aws_context import AwsContext
 
 Policy = dict[str, Any]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.iam_policies import area_key_policy
-from components.naming import Naming
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.iam_policies import area_key_policy
+from orthgate.components.naming import Naming
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,23 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.config.network import AMAZON_SIDE_ASN, NetworkSettings, SiteToSiteVpnSettings
-from components.iam_policies import (
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.config.network import (
+    AMAZON_SIDE_ASN,
+    NetworkSettings,
+    SiteToSiteVpnSettings,
+)
+from orthgate.components.iam_policies import (
     flow_log_delivery_policy,
     service_trust_policy,
 )
-from components.logs import area_key
-from components.naming import Naming
-from components.network_layout import fixed_address_block, plan_subnets, vpc_resolver_address
+from orthgate.components.logs import area_key
+from orthgate.components.naming import Naming
+from orthgate.components.network_layout import (
+    fixed_address_block,
+    plan_subnets,
+    vpc_resolver_address,
+)
 
 # Tunnel crypto every current IPsec device supports; AWS's defaults still admit SHA-1,
 # AES-128 and DH group 2.

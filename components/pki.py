@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
-from components.crl import build_crl
+from orthgate.components.crl import build_crl
 
 HOURS_PER_DAY = 24
 # Leaves are re-issued by the first `pulumi up` within this many days of their expiry.

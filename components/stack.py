@@ -10,23 +10,23 @@ from typing import Any
 
 import pulumi
 
-from components.alarms import OperatorAlarms, OperatorAlarmsArgs
-from components.aws_context import (
+from orthgate.components.alarms import OperatorAlarms, OperatorAlarmsArgs
+from orthgate.components.aws_context import (
     check_ami_architecture,
     lookup_al2023_ami,
     lookup_architecture,
     lookup_aws_context,
     lookup_zone_names,
 )
-from components.client_vpn import ClientVpn, ClientVpnArgs
-from components.config import Settings, load_settings
-from components.config.deployment import planned_orthanc, proxy_sources
-from components.config.rendered_sizes import registered_senders
-from components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
-from components.naming import Naming
-from components.network import SecureNetwork, SecureNetworkArgs
-from components.orthanc import OrthancServer, OrthancServerArgs
-from components.orthanc.plan import CLIENT_VPN_SOURCE
+from orthgate.components.client_vpn import ClientVpn, ClientVpnArgs
+from orthgate.components.config import Settings, load_settings
+from orthgate.components.config.deployment import planned_orthanc, proxy_sources
+from orthgate.components.config.rendered_sizes import registered_senders
+from orthgate.components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
+from orthgate.components.naming import Naming
+from orthgate.components.network import SecureNetwork, SecureNetworkArgs
+from orthgate.components.orthanc import OrthancServer, OrthancServerArgs
+from orthgate.components.orthanc.plan import CLIENT_VPN_SOURCE
 
 
 def build(settings: Settings) -> dict[str, Any]:

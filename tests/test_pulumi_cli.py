@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from components.config import parse_settings
+from orthgate.components.config import parse_settings
 from tests.harness.pulumi_run import PROJECT_ROOT, shipped_stacks
 
 pytestmark = pytest.mark.requires_pulumi_cli

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from components.render.proxy_bundle import PRIVATE_FILES
+from orthgate.components.render.proxy_bundle import PRIVATE_FILES
 
 OUTPUT = "dicomProxyBundles"
 

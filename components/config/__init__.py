@@ -1,8 +1,8 @@
 """The stack configuration: the public contract of `orthgate:*` keys."""
 
-from components.config.errors import ConfigError, Problem, key_path
-from components.config.network import NetworkSettings, SiteToSiteVpnSettings
-from components.config.settings import Settings, load_settings, parse_settings
+from orthgate.components.config.errors import ConfigError, Problem, key_path
+from orthgate.components.config.network import NetworkSettings, SiteToSiteVpnSettings
+from orthgate.components.config.settings import Settings, load_settings, parse_settings
 
 __all__ = [
     "ConfigError",

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from components.config.base import Section
-from components.config.errors import Loc, Problem, duplicates
+from orthgate.components.config.base import Section
+from orthgate.components.config.errors import Loc, Problem, duplicates
 
 # Deliberately plain: SNS only needs an address its mail system accepts, and a typo is
 # caught by the subscription confirmation mail that never arrives.

@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from components.config.errors import Problem, key_path
-from components.naming import COMMON_NAME_MAX_LENGTH
+from orthgate.components.config.errors import Problem, key_path
+from orthgate.components.naming import COMMON_NAME_MAX_LENGTH
 
 if TYPE_CHECKING:
-    from components.config.settings import Settings
+    from orthgate.components.config.settings import Settings
 
 
 def orthanc_server_common_name(host: str, fallback: str) -> str:

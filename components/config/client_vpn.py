@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from components.address_ranges import RFC1918
-from components.config.base import Section
-from components.config.certificates import reissue_suffix
-from components.config.errors import Loc, Problem, duplicates, key_path
-from components.config.orthanc import AllowedCidr
-from components.config.quotas import QuotaSettings
-from components.config.serials import CertificateSerial
-from components.config.types import (
+from orthgate.components.address_ranges import RFC1918
+from orthgate.components.config.base import Section
+from orthgate.components.config.certificates import reissue_suffix
+from orthgate.components.config.errors import Loc, Problem, duplicates, key_path
+from orthgate.components.config.orthanc import AllowedCidr
+from orthgate.components.config.quotas import QuotaSettings
+from orthgate.components.config.serials import CertificateSerial
+from orthgate.components.config.types import (
     DnsLabel,
     DomainName,
     Ipv4Cidr,

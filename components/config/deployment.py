@@ -14,15 +14,15 @@ from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Network, collapse_addresses
 from typing import TYPE_CHECKING
 
-from components.address_ranges import NOT_INTERNET_ROUTABLE
-from components.config.errors import Loc, Problem, key_path
-from components.config.quotas import DEFAULT_RULES_PER_SECURITY_GROUP
-from components.render.docker_networks import NoFreeRange, container_block, sender_ranges
+from orthgate.components.address_ranges import NOT_INTERNET_ROUTABLE
+from orthgate.components.config.errors import Loc, Problem, key_path
+from orthgate.components.config.quotas import DEFAULT_RULES_PER_SECURITY_GROUP
+from orthgate.components.render.docker_networks import NoFreeRange, container_block, sender_ranges
 
 if TYPE_CHECKING:
-    from components.config.dicom_proxy import DicomProxySettings
-    from components.config.settings import Settings
-    from components.orthanc.plan import OrthancPlan, Rule
+    from orthgate.components.config.dicom_proxy import DicomProxySettings
+    from orthgate.components.config.settings import Settings
+    from orthgate.components.orthanc.plan import OrthancPlan, Rule
 
 # One port is never opened to more of the Internet than a single /8, the widest entry an
 # allow-list takes: a union of wide entries is the whole Internet by instalments.
@@ -55,7 +55,7 @@ def proxy_sources(proxies: Sequence[DicomProxySettings]) -> list[tuple[str, str]
 def planned_orthanc(settings: Settings) -> OrthancPlan | None:
     """The plan the program will declare, or None while the subnet layout is refused."""
     # Imported here: components.orthanc imports the configuration it is planned from.
-    from components.orthanc.plan import CLIENT_VPN_SOURCE, plan_orthanc
+    from orthgate.components.orthanc.plan import CLIENT_VPN_SOURCE, plan_orthanc
 
     network = settings.network
     layout = network.layout_if_valid()

@@ -8,18 +8,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.address_ranges import NOT_INTERNET_ROUTABLE, RFC1918
-from components.config.base import Section
-from components.config.errors import Loc, Problem, duplicates, key_path
-from components.config.orthanc import (
+from orthgate.components.address_ranges import NOT_INTERNET_ROUTABLE, RFC1918
+from orthgate.components.config.base import Section
+from orthgate.components.config.errors import Loc, Problem, duplicates, key_path
+from orthgate.components.config.orthanc import (
     AeTitle,
     OrthancSettings,
     ae_key,
     ae_title_duplicates,
     parse_allowed_cidr,
 )
-from components.config.types import DnsLabel, Number, StrictBool, int_range
-from components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
+from orthgate.components.config.types import DnsLabel, Number, StrictBool, int_range
+from orthgate.components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
 
 # Orthanc matches AE titles without regard to case unless StrictAetComparison is true
 # (default false in Orthanc's configuration reference; no orthanc.json of ours sets it).

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from components.address_ranges import NEVER_A_SENDER, RFC1918
-from components.config.base import Section
-from components.config.errors import Loc, Problem, duplicates, key_path
-from components.config.types import (
+from orthgate.components.address_ranges import NEVER_A_SENDER, RFC1918
+from orthgate.components.config.base import Section
+from orthgate.components.config.errors import Loc, Problem, duplicates, key_path
+from orthgate.components.config.types import (
     DnsLabel,
     Ipv4Cidr,
     LogRetentionDays,
@@ -22,7 +22,7 @@ from components.config.types import (
     int_range,
     one_of,
 )
-from components.network_layout import (
+from orthgate.components.network_layout import (
     SUBNET_PREFIX_RANGE,
     LayoutError,
     SubnetLayout,

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.address_ranges import NEVER_A_SENDER
-from components.config.base import Section
-from components.config.errors import Loc, Problem, duplicates
-from components.config.serials import CertificateSerial
-from components.config.types import (
+from orthgate.components.address_ranges import NEVER_A_SENDER
+from orthgate.components.config.base import Section
+from orthgate.components.config.errors import Loc, Problem, duplicates
+from orthgate.components.config.serials import CertificateSerial
+from orthgate.components.config.types import (
     DnsLabel,
     DomainName,
     Ipv4Cidr,

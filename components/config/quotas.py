@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from components.config.base import Section
-from components.config.types import Number, int_range
+from orthgate.components.config.base import Section
+from orthgate.components.config.types import Number, int_range
 
 # Amazon VPC quotas, "Inbound or outbound rules per security group": 60 by default,
 # adjustable; the product of it and "Security groups per network interface" (5) may not

@@ -21,20 +21,20 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from components.config.certificates import (
+from orthgate.components.config.certificates import (
     TLS_MODALITY_UNIT,
     client_subject,
     proxy_site_common_name,
     tls_modality_common_name,
 )
-from components.config.errors import Problem
-from components.naming import UNIQUE_SUFFIX_LENGTH, Naming
-from components.render.orthanc_config import Sender
-from components.render.sender_identity import SenderIdentity
+from orthgate.components.config.errors import Problem
+from orthgate.components.naming import UNIQUE_SUFFIX_LENGTH, Naming
+from orthgate.components.render.orthanc_config import Sender
+from orthgate.components.render.sender_identity import SenderIdentity
 
 if TYPE_CHECKING:
-    from components.config.orthanc import RegisteredModality
-    from components.config.settings import Settings
+    from orthgate.components.config.orthanc import RegisteredModality
+    from orthgate.components.config.settings import Settings
 
 # Secrets Manager quotas: a secret value (SecretString) holds at most 65,536 bytes
 # (Secrets Manager User Guide, "AWS Secrets Manager quotas"; not adjustable).
@@ -55,7 +55,7 @@ def _placeholder(length: int, seed: str) -> str:
 
 
 def _context():  # noqa: ANN202 - AwsContext, imported late (it needs pulumi_aws)
-    from components.aws_context import AwsContext
+    from orthgate.components.aws_context import AwsContext
 
     return AwsContext(
         region=_placeholder(REGION_MAX_LENGTH, "region"),
@@ -98,7 +98,7 @@ def modality_identity(modality: RegisteredModality) -> SenderIdentity:
 
 def config_secret_bytes(settings: Settings, senders: list[Sender]) -> int:
     """The size of Orthanc's configuration secret with these senders, at its largest."""
-    from components.orthanc.configuration import config_secret_value, orthanc_spec
+    from orthgate.components.orthanc.configuration import config_secret_value, orthanc_spec
 
     orthanc = settings.orthanc
     spec = orthanc_spec(
@@ -172,8 +172,8 @@ def revocation_list_bytes(entries: int) -> int:
 
 
 def tls_secret_bytes(settings: Settings, revoked: int | None = None) -> int:
-    from components.config.sender_rules import plaintext_source_ranges
-    from components.render.sender_identity import render_sender_maps
+    from orthgate.components.config.sender_rules import plaintext_source_ranges
+    from orthgate.components.render.sender_identity import render_sender_maps
 
     entries = len(settings.orthanc.revoked_certificates) if revoked is None else revoked
     maps = render_sender_maps(
@@ -226,7 +226,7 @@ def user_data_bytes(settings: Settings) -> int | None:
 def user_data_problems(settings: Settings) -> Iterator[Problem]:
     """EC2 takes at most 16 KiB of user data (EC2 User Guide, "Run commands when you launch
     an EC2 instance with user data input"); the renderer gzips what is longer."""
-    from components.render.cloud_init import USER_DATA_LIMIT
+    from orthgate.components.render.cloud_init import USER_DATA_LIMIT
 
     if user_data_bytes(settings) is not None:
         return
@@ -241,9 +241,9 @@ def user_data_problems(settings: Settings) -> Iterator[Problem]:
 
 
 def _render_user_data_bytes(settings: Settings) -> int | None:
-    from components.orthanc.configuration import SECRET_NAMES, user_data
-    from components.render.docker_networks import LONGEST_BLOCK
-    from components.render.paths import HOST_DATA_DIR
+    from orthgate.components.orthanc.configuration import SECRET_NAMES, user_data
+    from orthgate.components.render.docker_networks import LONGEST_BLOCK
+    from orthgate.components.render.paths import HOST_DATA_DIR
 
     orthanc = settings.orthanc
     naming, context = _naming(settings), _context()

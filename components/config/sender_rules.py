@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
-from components.config.errors import Loc, Problem, key_path
-from components.render.sender_identity import identity_collisions, overlapping_sources
+from orthgate.components.config.errors import Loc, Problem, key_path
+from orthgate.components.render.sender_identity import identity_collisions, overlapping_sources
 
 if TYPE_CHECKING:
-    from components.config.settings import Settings
+    from orthgate.components.config.settings import Settings
 
 _MODALITIES: Loc = ("orthanc", "modalities")
 
@@ -86,7 +86,7 @@ def _somewhere_left(settings: Settings) -> Iterator[Problem]:
 
 
 def _overlapping_sources(settings: Settings) -> Iterator[Problem]:
-    from components.config.rendered_sizes import modality_identity
+    from orthgate.components.config.rendered_sizes import modality_identity
 
     modalities = settings.orthanc.modalities
     identities = {i: modality_identity(m) for i, m in enumerate(modalities)}
@@ -118,7 +118,7 @@ def _overlapping_sources(settings: Settings) -> Iterator[Problem]:
 def _reissued_names(settings: Settings) -> Iterator[Problem]:
     """A re-issued TLS modality certificate is named ``<name>-r<n>``: it must not take the
     resource names of another TLS modality's certificate."""
-    from components.config.certificates import reissue_suffix
+    from orthgate.components.config.certificates import reissue_suffix
 
     orthanc = settings.orthanc
     tls = [(i, m.name) for i, m in enumerate(orthanc.modalities) if m.connection == "tls"]
@@ -136,7 +136,7 @@ def _reissued_names(settings: Settings) -> Iterator[Problem]:
 
 
 def _identity_collisions(settings: Settings) -> Iterator[Problem]:
-    from components.config.rendered_sizes import registered_senders
+    from orthgate.components.config.rendered_sizes import registered_senders
 
     senders = registered_senders(settings)
     modalities = {m.name for m in settings.orthanc.modalities}

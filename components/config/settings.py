@@ -18,18 +18,18 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from components.config.alarms import AlarmSettings
-from components.config.base import Section
-from components.config.certificates import certificate_problems
-from components.config.client_vpn import ClientVpnSettings
-from components.config.deployment import deployment_problems
-from components.config.dicom_proxy import DicomProxySettings, proxy_problems
-from components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
-from components.config.network import NetworkSettings
-from components.config.orthanc import OrthancSettings
-from components.config.quotas import QuotaSettings
-from components.config.rendered_sizes import rendered_size_problems
-from components.config.sender_rules import sender_problems
+from orthgate.components.config.alarms import AlarmSettings
+from orthgate.components.config.base import Section
+from orthgate.components.config.certificates import certificate_problems
+from orthgate.components.config.client_vpn import ClientVpnSettings
+from orthgate.components.config.deployment import deployment_problems
+from orthgate.components.config.dicom_proxy import DicomProxySettings, proxy_problems
+from orthgate.components.config.errors import NAMESPACE, ConfigError, Loc, Problem, raise_if_any
+from orthgate.components.config.network import NetworkSettings
+from orthgate.components.config.orthanc import OrthancSettings
+from orthgate.components.config.quotas import QuotaSettings
+from orthgate.components.config.rendered_sizes import rendered_size_problems
+from orthgate.components.config.sender_rules import sender_problems
 
 Environment = Literal["dev", "tst", "stg", "prd"]
 

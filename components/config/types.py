@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.address_ranges import NOT_INTERNET_ROUTABLE
+from orthgate.components.address_ranges import NOT_INTERNET_ROUTABLE
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ASCII_DIGITS = re.compile(r"[0-9]+")

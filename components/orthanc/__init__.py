@@ -1,5 +1,5 @@
 """OrthancServer and the parts it is made of, one module per job."""
 
-from components.orthanc.server import Monitored, OrthancServer, OrthancServerArgs
+from orthgate.components.orthanc.server import Monitored, OrthancServer, OrthancServerArgs
 
 __all__ = ["Monitored", "OrthancServer", "OrthancServerArgs"]

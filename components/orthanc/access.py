@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_aws as aws
 
-from components.config.orthanc import HTTPS_PORT
-from components.naming import Naming
-from components.orthanc.data import DATABASE_PORT
-from components.orthanc.plan import HOST, OrthancPlan, Rule
+from orthgate.components.config.orthanc import HTTPS_PORT
+from orthgate.components.naming import Naming
+from orthgate.components.orthanc.data import DATABASE_PORT
+from orthgate.components.orthanc.plan import HOST, OrthancPlan, Rule
 
 _GROUP_DESCRIPTIONS = {
     HOST: "Orthanc: DICOM TLS, plaintext DICOM and HTTPS from allowed sources",

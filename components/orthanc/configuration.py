@@ -16,29 +16,29 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws_context import AwsContext
-from components.config.orthanc import (
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.config.orthanc import (
     HTTPS_PORT,
     ORTHANC_DICOM_PORT,
     ORTHANC_HTTP_PORT,
     ORTHANC_LOOPBACK_DICOM_PORT,
     OrthancSettings,
 )
-from components.naming import Naming
-from components.pki import IssuedCertificate
-from components.render import paths
-from components.render.cloud_init import (
+from orthgate.components.naming import Naming
+from orthgate.components.pki import IssuedCertificate
+from orthgate.components.render import paths
+from orthgate.components.render.cloud_init import (
     CloudInitSpec,
     HostConfig,
     encode_user_data,
     rds_ca_bundle_url,
     render_cloud_init,
 )
-from components.render.cloudwatch_agent import AgentSpec
-from components.render.compose import ComposeSpec, render_compose, to_yaml
-from components.render.docker_networks import daemon_config
-from components.render.nginx import NginxSpec, render_nginx_config
-from components.render.orthanc_config import (
+from orthgate.components.render.cloudwatch_agent import AgentSpec
+from orthgate.components.render.compose import ComposeSpec, render_compose, to_yaml
+from orthgate.components.render.docker_networks import daemon_config
+from orthgate.components.render.nginx import NginxSpec, render_nginx_config
+from orthgate.components.render.orthanc_config import (
     ADMIN_USER,
     Database,
     OrthancConfigSpec,
@@ -47,12 +47,12 @@ from components.render.orthanc_config import (
     secret_values,
     to_json,
 )
-from components.render.secrets_manifest import (
+from orthgate.components.render.secrets_manifest import (
     SecretsManifestSpec,
     manifest_json,
     render_secrets_manifest,
 )
-from components.render.sender_identity import render_sender_maps
+from orthgate.components.render.sender_identity import render_sender_maps
 
 # Each secret's name, by its role in the hosts' manifest. nginx's files and Orthanc's
 # settings changed format with sender identity (nginx shares Orthanc's namespace, Orthanc

@@ -20,10 +20,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws_context import AwsContext
-from components.config.orthanc import database_storage_ceiling_gib
-from components.iam_policies import access_log_bucket_policy, tls_only_bucket_policy
-from components.naming import Naming
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.config.orthanc import database_storage_ceiling_gib
+from orthgate.components.iam_policies import access_log_bucket_policy, tls_only_bucket_policy
+from orthgate.components.naming import Naming
 
 POSTGRES_MAJOR_VERSION = "16"
 DATABASE_NAME = "orthanc"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import Naming
-from components.orthanc.load_balancing import Balancer
+from orthgate.components.naming import Naming
+from orthgate.components.orthanc.load_balancing import Balancer
 
 ROOT_VOLUME_GIB = 30
 # The data volume appears as this device; the boot script finds it by volume id instead.

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.iam_policies import (
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.iam_policies import (
     ec2_trust_policy,
     orthanc_host_policy,
     session_manager_policy,
 )
-from components.naming import Naming
+from orthgate.components.naming import Naming
 
 
 def instance_profile(

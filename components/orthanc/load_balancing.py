@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import Naming
-from components.orthanc import plan as fleet
-from components.orthanc.plan import BalancerPlan
+from orthgate.components.naming import Naming
+from orthgate.components.orthanc import plan as fleet
+from orthgate.components.orthanc.plan import BalancerPlan
 
 # An idle DICOM association may wait between studies as long as nginx lets it (600 s);
 # the NLB's default (350 s) would cut it first.

@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Literal
 
-from components.config.orthanc import HTTPS_PORT, ORTHANC_DICOM_PORT, OrthancSettings
-from components.network_layout import FIXED_BALANCER_OFFSET, FIXED_HOST_OFFSET, fixed_address
+from orthgate.components.config.orthanc import HTTPS_PORT, ORTHANC_DICOM_PORT, OrthancSettings
+from orthgate.components.network_layout import (
+    FIXED_BALANCER_OFFSET,
+    FIXED_HOST_OFFSET,
+    fixed_address,
+)
 
 Tier = Literal["public", "private"]
 Kind = Literal["dicom-tls", "dicom-plain", "https"]

@@ -14,27 +14,32 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_context import AwsContext
-from components.config.certificates import (
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.config.certificates import (
     DICOM_TRUST_DOMAIN,
     TLS_MODALITY_UNIT,
     orthanc_server_common_name,
     reissue_suffix,
     tls_modality_common_name,
 )
-from components.config.errors import key_path
-from components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
-from components.crl import issued_serial
-from components.logs import area_key
-from components.naming import Naming
-from components.network import NetworkRefs
-from components.orthanc import access, configuration, hosts, identity, load_balancing
-from components.orthanc.data import DatabaseSettings, data_volume, postgresql_index, storage_bucket
-from components.orthanc.plan import CLIENT_VPN_SOURCE, HOST, OrthancPlan, plan_orthanc
-from components.pki import CertificateAuthority, IssuedCertificate
-from components.render import paths
-from components.render.docker_networks import container_block, sender_ranges
-from components.render.orthanc_config import Sender
+from orthgate.components.config.errors import key_path
+from orthgate.components.config.orthanc import ORTHANC_DICOM_PORT, OrthancSettings
+from orthgate.components.crl import issued_serial
+from orthgate.components.logs import area_key
+from orthgate.components.naming import Naming
+from orthgate.components.network import NetworkRefs
+from orthgate.components.orthanc import access, configuration, hosts, identity, load_balancing
+from orthgate.components.orthanc.data import (
+    DatabaseSettings,
+    data_volume,
+    postgresql_index,
+    storage_bucket,
+)
+from orthgate.components.orthanc.plan import CLIENT_VPN_SOURCE, HOST, OrthancPlan, plan_orthanc
+from orthgate.components.pki import CertificateAuthority, IssuedCertificate
+from orthgate.components.render import paths
+from orthgate.components.render.docker_networks import container_block, sender_ranges
+from orthgate.components.render.orthanc_config import Sender
 
 DICOM_CA_VALIDITY_DAYS = 3650
 

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 
 import yaml
 
-from components.render import paths
-from components.render.cloudwatch_agent import (
+from orthgate.components.render import paths
+from orthgate.components.render.cloudwatch_agent import (
     AGENT_CONFIG,
     AGENT_CTL,
     AGENT_PACKAGE,
     AgentSpec,
     agent_config_json,
 )
-from components.render.docker_networks import DAEMON_CONFIG
-from components.render.secrets_manifest import materialize_script
+from orthgate.components.render.docker_networks import DAEMON_CONFIG
+from orthgate.components.render.secrets_manifest import materialize_script
 
 # docker compose is not packaged for Amazon Linux 2023: the release binary is verified
 # against a checksum pinned here, not one fetched from the release next to the binary. The

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from components.render import paths
-from components.render.container_hardening import environment, hardening
+from orthgate.components.render import paths
+from orthgate.components.render.container_hardening import environment, hardening
 
 
 @dataclass(frozen=True)

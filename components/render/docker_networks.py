@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network
 
-from components.address_ranges import RFC1918
+from orthgate.components.address_ranges import RFC1918
 
 DAEMON_CONFIG = "/etc/docker/daemon.json"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from components.render.paths import (
+from orthgate.components.render.paths import (
     CLIENT_CA,
     REVOCATION_LIST,
     SENDER_MAPS,

@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.render.paths import ORTHANC_DB_IN_CONTAINER, RDS_CA_IN_CONTAINER
-from components.render.sender_identity import ANY_PRIVATE_PATH, SenderIdentity, identity_address
+from orthgate.components.render.paths import ORTHANC_DB_IN_CONTAINER, RDS_CA_IN_CONTAINER
+from orthgate.components.render.sender_identity import (
+    ANY_PRIVATE_PATH,
+    SenderIdentity,
+    identity_address,
+)
 
 ADMIN_USER = "admin"
 # Stable after a minute without new instances; forwarding peers (the DICOM proxy) send a

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.render.compose import to_yaml
-from components.render.container_hardening import environment, hardening
-from components.render.orthanc_config import Sender, modality_entry, sender_entry
+from orthgate.components.render.compose import to_yaml
+from orthgate.components.render.container_hardening import environment, hardening
+from orthgate.components.render.orthanc_config import Sender, modality_entry, sender_entry
 
 FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
 FORWARDER_USER = "forwarder"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.render import paths
-from components.render.orthanc_config import SecretValue
+from orthgate.components.render import paths
+from orthgate.components.render.orthanc_config import SecretValue
 
 MATERIALIZE_SCRIPT = Path(__file__).with_name("assets") / "materialize_secrets.py"
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.harness.aws_mock import AwsMock
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import Declared, Evaluation, RecordingMocks, evaluate
 from tests.harness.replacement import REPLACE_ON_CHANGE, forces_replacement
 

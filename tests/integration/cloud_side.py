@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from components.render import paths
-from components.render.compose import NAMESPACE_SERVICE
-from components.render.secrets_manifest import MATERIALIZE_SCRIPT
+from orthgate.components.render import paths
+from orthgate.components.render.compose import NAMESPACE_SERVICE
+from orthgate.components.render.secrets_manifest import MATERIALIZE_SCRIPT
 from tests.harness.pulumi_run import Evaluation
 from tests.harness.user_data import written_files
 from tests.integration.netlab import (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from components.render.proxy_bundle import FORWARDER_STATUS_PORT
+from orthgate.components.render.proxy_bundle import FORWARDER_STATUS_PORT
 from tests.integration.netlab import Host, Orthanc, Process, storescu
 from tools.proxy_bundle import write_bundle
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import paths
-from components.render.orthanc_config import (
+from orthgate.components.render import paths
+from orthgate.components.render.orthanc_config import (
     Database,
     OrthancConfigSpec,
     render_orthanc_config,
     secret_values,
     to_json,
 )
-from components.render.secrets_manifest import (
+from orthgate.components.render.secrets_manifest import (
     MATERIALIZE_SCRIPT,
     SecretsManifestSpec,
     render_secrets_manifest,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import paths
+from orthgate.components.render import paths
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import cloud_config, written_files
 from tests.integration.cloud_side import FAKE_AWS, issued_client, secret_store, start_cloud_side

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from components.crl import certificate_serial
-from tests.harness.aws_mock import AwsMock
+from orthgate.components.crl import certificate_serial
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import RecordingMocks, evaluate
 from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side
@@ -406,7 +406,7 @@ def test_a_corrected_resend_through_the_proxy_ends_with_the_correction_once(path
 def test_nginx_takes_the_maps_of_many_senders_with_the_longest_names(tmp_path):
     """Subjects of 63-character names are longer than nginx's default map bucket: the
     rendered maps must load all the same (``nginx -t`` on Debian's nginx)."""
-    from components.render.sender_identity import SenderIdentity, render_sender_maps
+    from orthgate.components.render.sender_identity import SenderIdentity, render_sender_maps
     from tests.integration.netlab import require, require_nginx_stream
 
     nginx = require("nginx")["nginx"]

@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from components.config.serials import format_serial
-from tests.harness.aws_mock import AwsMock
+from orthgate.components.config.serials import format_serial
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import RecordingMocks, evaluate
 from tests.integration.certs import issue_client_cert
 from tests.integration.cloud_side import CloudSide, issued_client, start_cloud_side

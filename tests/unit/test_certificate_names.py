@@ -11,8 +11,8 @@ import copy
 
 import pytest
 
-from components.config import ConfigError, parse_settings
-from components.config.certificates import (
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.config.certificates import (
     COMMON_NAME_MAX_LENGTH,
     client_vpn_server_name,
     orthanc_server_common_name,

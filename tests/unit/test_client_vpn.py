@@ -10,8 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from components.config import ConfigError, parse_settings
-from components.render.ovpn import endpoint_host
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.render.ovpn import endpoint_host
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 
 COMPONENT = "orthgate:vpn:ClientVpn"

@@ -9,12 +9,12 @@ import re
 import pytest
 from cryptography import x509
 
-from components.config import ConfigError, parse_settings
-from components.config.client_vpn import MAX_REVOKED_CERTIFICATES
-from components.config.serials import format_serial
-from components.crl import build_crl, certificate_serial
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.config.client_vpn import MAX_REVOKED_CERTIFICATES
+from orthgate.components.config.serials import format_serial
+from orthgate.components.crl import build_crl, certificate_serial
+from orthgate.stack_file import read_stack_config
 from tests.harness.pulumi_run import STACKS_DIR, read_stack_file
-from tests.harness.stack_file import read_stack_config
 from tests.harness.update_plan import Deployment, plan_update
 
 VPN = {

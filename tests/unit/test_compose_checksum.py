@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from components.render import cloud_init
-from components.render.cloud_init import COMPOSE_SHA256, COMPOSE_VERSION, render_boot_script
+from orthgate.components.render import cloud_init
+from orthgate.components.render.cloud_init import (
+    COMPOSE_SHA256,
+    COMPOSE_VERSION,
+    render_boot_script,
+)
 
 PAYLOAD = b"not really docker compose"
 

@@ -8,7 +8,7 @@ import json
 import pulumi
 import pytest
 
-from components.config import ConfigError, load_settings, parse_settings
+from orthgate.components.config import ConfigError, load_settings, parse_settings
 
 VALID = {
     "environment": "dev",

@@ -9,8 +9,8 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from components.config import ConfigError, parse_settings
-from components.config.deployment import planned_orthanc
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.config.deployment import planned_orthanc
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file, shipped_stacks
 
 BASE = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import ConfigError, parse_settings
+from orthgate.components.config import ConfigError, parse_settings
 
 
 def settings_with(environment: str = "dev", network: dict | None = None, **orthanc):

@@ -15,7 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.config import ConfigError, load_settings, parse_settings
+from orthgate.components.config import ConfigError, load_settings, parse_settings
+from orthgate.stack_file import StackFileError, read_stack_config
 from tests.harness.pulumi_run import (
     STACKS_DIR,
     cli_config,
@@ -23,7 +24,6 @@ from tests.harness.pulumi_run import (
     read_stack_file,
     shipped_stacks,
 )
-from tests.harness.stack_file import StackFileError, read_stack_config
 from tests.harness.user_data import deployed_orthanc_config
 
 # --- item 21: the stack file means what it means to `pulumi up` -----------------------------

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
-from components.render import container_hardening
+from orthgate.components.render import container_hardening
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config, written_files
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from components.config.serials import format_serial
-from components.crl import build_crl, certificate_serial
+from orthgate.components.config.serials import format_serial
+from orthgate.components.crl import build_crl, certificate_serial
 from tests.integration.certs import CA_KEY_USAGE
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import paths
-from components.render.cloud_init import (
+from orthgate.components.render import paths
+from orthgate.components.render.cloud_init import (
     COMPOSE_VERSION,
     MAIN_UNIT,
     REFRESH_UNIT,
@@ -28,8 +28,12 @@ from components.render.cloud_init import (
     rds_ca_bundle_url,
     render_boot_script,
 )
-from components.render.compose import ComposeSpec, render_compose
-from components.render.orthanc_config import Database, OrthancConfigSpec, render_orthanc_config
+from orthgate.components.render.compose import ComposeSpec, render_compose
+from orthgate.components.render.orthanc_config import (
+    Database,
+    OrthancConfigSpec,
+    render_orthanc_config,
+)
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config, written_files
 

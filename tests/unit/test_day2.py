@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from tests.harness.aws_mock import AwsMock
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
 from tests.harness.update_plan import Deployment, physical_names, plan_destroy, plan_update
 

@@ -12,7 +12,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.naming import Naming
+from orthgate.components.naming import Naming
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 
 ALIAS = "aws:kms/alias:Alias"

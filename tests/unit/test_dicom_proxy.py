@@ -10,7 +10,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from components.config import ConfigError, parse_settings
+from orthgate.components.config import ConfigError, parse_settings
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
 from tools.proxy_bundle import BundleError, main, write_bundle

@@ -9,8 +9,8 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from components.config import ConfigError, parse_settings
-from components.render.docker_networks import (
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.render.docker_networks import (
     DAEMON_CONFIG,
     container_block,
     daemon_config,

@@ -11,9 +11,9 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.aws_context import AwsContext
-from components.iam_policies import SESSION_MANAGER_ACTIONS, orthanc_host_policy
-from components.orthanc import identity
+from orthgate.components.aws_context import AwsContext
+from orthgate.components.iam_policies import SESSION_MANAGER_ACTIONS, orthanc_host_policy
+from orthgate.components.orthanc import identity
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.update_plan import Deployment, plan_update
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from components.config import ConfigError, parse_settings
-from components.orthanc import data
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.orthanc import data
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.update_plan import Deployment, plan_destroy, plan_update
 

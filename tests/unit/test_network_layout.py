@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from components.network_layout import (
+from orthgate.components.network_layout import (
     LayoutError,
     addresses_needed,
     plan_subnets,

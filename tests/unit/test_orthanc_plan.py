@@ -8,9 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import parse_settings
-from components.network_layout import FIXED_BALANCER_OFFSET, FIXED_HOST_OFFSET, plan_subnets
-from components.orthanc.plan import HOST, INTERNAL_LB, PUBLIC_LB, plan_orthanc
+from orthgate.components.config import parse_settings
+from orthgate.components.network_layout import (
+    FIXED_BALANCER_OFFSET,
+    FIXED_HOST_OFFSET,
+    plan_subnets,
+)
+from orthgate.components.orthanc.plan import HOST, INTERNAL_LB, PUBLIC_LB, plan_orthanc
 
 PUBLIC = ["10.40.255.0/24", "10.40.254.0/24", "10.40.253.0/24"]
 PRIVATE = ["10.40.0.0/22", "10.40.4.0/22", "10.40.8.0/22"]

@@ -14,9 +14,9 @@ import subprocess
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_settings
-from components.render.orthanc_config import Sender
-from components.render.proxy_bundle import (
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.render.orthanc_config import Sender
+from orthgate.components.render.proxy_bundle import (
     CLOUD_MODALITY,
     FORWARDER_STATUS_PORT,
     PROXY_DICOM_PORT,

@@ -12,15 +12,15 @@ import json
 
 import pytest
 
-from components.config import ConfigError, parse_settings
-from components.config.rendered_sizes import (
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.config.rendered_sizes import (
     SECRET_VALUE_LIMIT,
     config_secret_bytes,
     registered_senders,
     user_data_bytes,
 )
-from components.render.cloud_init import USER_DATA_LIMIT
-from tests.harness.aws_mock import AwsMock
+from orthgate.components.render.cloud_init import USER_DATA_LIMIT
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -157,7 +157,7 @@ def test_the_longest_image_references_accepted_still_fit_the_user_data():
 
 
 def test_user_data_past_the_limit_is_refused_naming_the_images(monkeypatch):
-    import components.render.cloud_init as cloud_init
+    import orthgate.components.render.cloud_init as cloud_init
 
     # No configuration grows the user data that far today; the rule still holds if one does.
     monkeypatch.setattr(cloud_init, "USER_DATA_LIMIT", 2000)

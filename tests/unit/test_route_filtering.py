@@ -17,9 +17,9 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-import components.network
-import components.stack
-from components.network import SecureNetworkArgs
+import orthgate.components.network
+import orthgate.components.stack
+from orthgate.components.network import SecureNetworkArgs
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.update_plan import Deployment, UpdatePlan, plan_update
 
@@ -252,8 +252,10 @@ def _previous_args(**kwargs) -> SecureNetworkArgs:
 def up_previous(deployment: Deployment, config: dict):
     """`pulumi up` with the previous program: route propagation into every table."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(components.network.SecureNetwork, "_on_prem_routes", _previous_on_prem_routes)
-        patch.setattr(components.stack, "SecureNetworkArgs", _previous_args)
+        patch.setattr(
+            orthgate.components.network.SecureNetwork, "_on_prem_routes", _previous_on_prem_routes
+        )
+        patch.setattr(orthgate.components.stack, "SecureNetworkArgs", _previous_args)
         return deployment.up(config)
 
 

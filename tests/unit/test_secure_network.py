@@ -8,8 +8,8 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from components.config import ConfigError
-from tests.harness.aws_mock import AwsMock
+from orthgate.components.config import ConfigError
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import RecordingMocks, evaluate
 
 VPC = "aws:ec2/vpc:Vpc"

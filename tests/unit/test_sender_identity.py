@@ -12,9 +12,13 @@ import json
 import pytest
 from cryptography import x509
 
-from components.config import ConfigError, parse_settings
-from components.render.orthanc_config import OrthancConfigSpec, Sender, render_orthanc_config
-from components.render.sender_identity import (
+from orthgate.components.config import ConfigError, parse_settings
+from orthgate.components.render.orthanc_config import (
+    OrthancConfigSpec,
+    Sender,
+    render_orthanc_config,
+)
+from orthgate.components.render.sender_identity import (
     ANY_PRIVATE_PATH,
     IDENTITY_RANGE,
     SenderIdentity,
@@ -22,7 +26,7 @@ from components.render.sender_identity import (
     identity_collisions,
     render_sender_maps,
 )
-from tests.harness.aws_mock import AwsMock
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import STACKS_DIR, RecordingMocks, evaluate, read_stack_file
 from tests.harness.user_data import written_files
 
@@ -314,8 +318,8 @@ def test_a_re_issued_certificate_may_not_take_another_modality_s_names():
 
 def test_the_declared_maps_and_their_size_bound_come_from_the_validated_config():
     """What OrthancServer declares equals what the config rules measured and checked."""
-    from components.config.rendered_sizes import registered_senders, tls_secret_bytes
-    from components.config.sender_rules import plaintext_source_ranges
+    from orthgate.components.config.rendered_sizes import registered_senders, tls_secret_bytes
+    from orthgate.components.config.sender_rules import plaintext_source_ranges
 
     raw = prod_config(
         [{"sender": "retired-site", "serial": f"{(1 << 158) + n:X}"} for n in range(300)]

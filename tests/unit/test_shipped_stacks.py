@@ -7,8 +7,8 @@ from ipaddress import IPv4Network
 import pytest
 import yaml
 
-from components.config import parse_settings
-from tests.harness.aws_mock import AwsMock
+from orthgate.components.config import parse_settings
+from orthgate.offline.aws_mock import AwsMock
 from tests.harness.pulumi_run import (
     Declared,
     RecordingMocks,

@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from tests.harness.tls_mock import (
+from orthgate.offline.tls_mock import (
     CERT_REQUEST,
     LOCALLY_SIGNED_CERT,
     PRIVATE_KEY,

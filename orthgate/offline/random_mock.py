@@ -6,7 +6,7 @@ import base64
 import secrets
 import string
 
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"  # noqa: S105 - a type token
 
 
 def new_random_password(name: str, inputs: dict) -> tuple[str, dict]:
