@@ -9,7 +9,7 @@ STACK ?= dev
 # Pulumi state stays on this machine unless the operator chooses otherwise.
 export PULUMI_BACKEND_URL ?= file://~
 
-.PHONY: help test lint system-packages venv preview up demo proxy-bundle constraints clean
+.PHONY: help test lint system-packages venv preview up validate plan demo proxy-bundle constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,29 +26,35 @@ system-packages: ## install the Debian packages the tests run for real (needs ro
 
 venv: $(VENV)/.installed ## the virtualenv with pinned requirements
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "orthgate needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	# The `orthgate` command, from this checkout (editable: edits take effect at once).
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 preview: venv ## pulumi preview of STACK (default dev)
-	pulumi stack select --create $(STACK)
-	pulumi preview --stack $(STACK) --diff
+	$(BIN)/orthgate preview $(STACK)
 
-up: venv ## pulumi up of STACK (default dev), state in the local backend
-	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK)
+up: venv ## validate, preview, confirm and deploy STACK (default dev), state in the local backend
+	$(BIN)/orthgate up $(STACK)
+
+validate: venv ## check every stack file offline (no Pulumi CLI, no credentials)
+	$(BIN)/orthgate validate
+
+plan: venv ## offline plan of STACK: resources, exposure, monthly cost
+	$(BIN)/orthgate plan $(STACK)
 
 demo: system-packages venv ## rehearse modality -> proxy -> cloud on this machine (root)
 	$(BIN)/python -m tools.demo
 
-proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (default ./proxy-SITE)
-	$(BIN)/python -m tools.proxy_bundle $(SITE) $(or $(DEST),proxy-$(SITE)) --stack $(STACK)
+proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (alias of orthgate bundle)
+	$(BIN)/orthgate bundle $(STACK) $(SITE) $(or $(DEST),proxy-$(SITE))
 
 constraints: venv ## re-pin every transitive dependency after changing requirements
 	{ echo "# Every package the venv holds, pinned, so a clean clone installs the same tree."; \
 	  echo "# Regenerate with: make constraints"; $(BIN)/pip freeze --exclude-editable; } > constraints.txt
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build orthgate.egg-info

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from orthgate.components.address_ranges import RFC1918
-from orthgate.components.config.base import Section
+from orthgate.components.config.base import Section, default_text
 from orthgate.components.config.certificates import reissue_suffix
 from orthgate.components.config.errors import Loc, Problem, duplicates, key_path
 from orthgate.components.config.orthanc import AllowedCidr
@@ -22,6 +22,7 @@ from orthgate.components.config.types import (
     Ipv4Cidr,
     LogRetentionDays,
     Number,
+    SchemaHint,
     StrictBool,
     int_range,
     one_of,
@@ -113,32 +114,79 @@ def workstation_label(workstation: str, generation: int) -> str:
 
 
 class RevokedWorkstationCertificate(Section):
-    """A workstation certificate the endpoint must refuse once the list is imported. The
-    workstation may be a current one (its certificate is then re-issued) or a retired one."""
+    """A workstation certificate the endpoint must refuse once the list is imported (see
+    [Running it](#running-it)). The workstation may be a current one (its key, certificate
+    and profile are then re-issued) or a retired one."""
 
     workstation: DnsLabel
+    """The workstation's name (a DNS label), current or retired."""
     serial: CertificateSerial
+    """The certificate's serial in hexadecimal **in quotes** (YAML would read an all-digit
+    serial as a decimal number), as `clientVpnCertificateSerials` and `openssl x509 -noout
+    -serial` print it (colons and a `0x` prefix are accepted), unique."""
+
+
+ClientVpnBanner = Annotated[
+    str, Field(strict=True), AfterValidator(_check_banner), SchemaHint(maxLength=MAX_BANNER_BYTES)
+]
 
 
 class ClientVpnSettings(Section):
+    """AWS Client VPN for a handful of workstations: each gets its own client certificate
+    and profile."""
+
     enabled: StrictBool = False
-    client_cidr: ClientCidr | None = None
-    workstations: list[DnsLabel] = []
+    """Everything below applies only when `true`."""
+    client_cidr: Annotated[ClientCidr | None, default_text("required when `enabled: true`")] = None
+    """A private (RFC 1918) IPv4 CIDR from /12 to /22 (AWS sizes it at twice the concurrent
+    connections: /22 for about 512); must not overlap the VPC, its subnets, any on-premises
+    range or `extraAuthorizedCidrs`; changing it replaces the endpoint."""
+    workstations: Annotated[list[DnsLabel], default_text("required when `enabled: true`")] = []
+    """At least one DNS label, unique, not `server` or `ca` (the VPN's own certificates use
+    those names): each gets a client certificate `<name>.<certificateDomain>` (at most 64
+    characters, X.509's limit on a common name) and a profile."""
     # AWS refuses a server certificate without a domain name.
     certificate_domain: DomainName = "clientvpn.orthgate.internal"
+    """A dotted DNS domain, not an IP address, at most 57 characters: the server certificate
+    is `server.<certificateDomain>` (AWS refuses one without a domain)."""
     certificate_validity_days: Annotated[
         Number, int_range(90, 825, "a certificate lifetime in days")
     ] = 365
+    """90 to 825, server and client certificates; renewed by `pulumi up` in their last 30
+    days."""
     associated_subnets: Annotated[Number, int_range(1, 3, "a number of subnets")] = 1
+    """1 to `availabilityZones`: private subnets associated, one per zone. The main cost:
+    about $0.10 per association-hour in us-east-1, plus about $0.05 per connection-hour."""
     session_timeout_hours: Annotated[
         Number, one_of((8, 10, 12, 24), "a session timeout AWS offers, in hours")
     ] = 8
+    """8, 10, 12 or 24."""
     transport_protocol: Literal["udp", "tcp"] = "udp"
+    """`udp` or `tcp` (fixed once created)."""
     vpn_port: Annotated[Number, one_of((443, 1194), "a port AWS Client VPN listens on")] = 443
+    """443 or 1194."""
     log_retention_days: LogRetentionDays = 365
+    """Days the connection logs (KMS-encrypted) are kept: a retention CloudWatch Logs
+    accepts."""
     extra_authorized_cidrs: list[AllowedCidr] = []
-    login_banner: Annotated[str, Field(strict=True), AfterValidator(_check_banner)] | None = None
+    """Further ranges workstations may reach (beyond Orthanc's subnets and the VPC
+    resolver): each inside the VPC, or inside an on-premises range of `orthgate:network`
+    (`siteToSiteVpns[].onPremCidrs`, `directConnectOnPremCidrs`), which then gets a Client
+    VPN route through every associated subnet; any other range is refused (the VPC routes
+    nowhere else), `0.0.0.0/0` too. At most 196 entries (AWS: 200 authorization rules per
+    endpoint), 99 of them outside the VPC (100 routes per association)."""
+    login_banner: ClientVpnBanner | None = None
+    """At most 1400 bytes of UTF-8 (AWS's limit, counted so it can never be too long), no
+    control characters but line breaks and tabs; shown by AWS-provided clients."""
     revoked_certificates: list[RevokedWorkstationCertificate] = []
+    """Certificates the endpoint refuses once the list is imported. At most 20,000 entries
+    (AWS Client VPN quotas: entries in a client certificate revocation list, not
+    adjustable). Each entry that names a current workstation re-issues that workstation's
+    key, certificate and profile. A workstation whose re-issued certificate would get the
+    same name as another workstation (`ws` revoked once is named like a workstation called
+    `ws-r1`) is refused: rename one of them. `pulumi up` also stops when an entry lists the
+    serial of another workstation's current certificate (a mix-up that would lock that
+    workstation out)."""
 
     def certificate_generation(self, workstation: str) -> int:
         """How many of ``workstation``'s certificates were revoked: each re-issues its key."""

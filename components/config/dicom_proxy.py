@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from orthgate.components.address_ranges import NOT_INTERNET_ROUTABLE, RFC1918
-from orthgate.components.config.base import Section
+from orthgate.components.config.base import Section, default_text
 from orthgate.components.config.errors import Loc, Problem, duplicates, key_path
 from orthgate.components.config.orthanc import (
     AeTitle,
@@ -18,7 +18,15 @@ from orthgate.components.config.orthanc import (
     ae_title_duplicates,
     parse_allowed_cidr,
 )
-from orthgate.components.config.types import DnsLabel, Number, StrictBool, int_range
+from orthgate.components.config.types import (
+    IPV4_ADDRESS_PATTERN,
+    IPV4_CIDR_PATTERN,
+    DnsLabel,
+    Number,
+    SchemaHint,
+    StrictBool,
+    int_range,
+)
 from orthgate.components.render.proxy_bundle import PROXY_HOST_PORTS, RESERVED_MODALITY_NAMES
 
 # Orthanc matches AE titles without regard to case unless StrictAetComparison is true
@@ -99,36 +107,92 @@ def check_listen_port(port: int) -> int:
     return port
 
 
-PublicCidr = Annotated[IPv4Network, BeforeValidator(parse_public_cidr)]
+PublicCidr = Annotated[
+    IPv4Network, BeforeValidator(parse_public_cidr), SchemaHint(pattern=IPV4_CIDR_PATTERN)
+]
 
 
 class ProxyModality(Section):
     """A modality on the site's LAN allowed to store into the proxy."""
 
     name: DnsLabel
+    """A DNS label, unique among the site's modalities, not `cloud` (the proxy's entry for
+    its upstream)."""
     ae_title: AeTitle
+    """The modality's calling AE title: unique among the site's modalities, neither the
+    proxy's own nor the cloud's `orthgate:orthanc.aeTitle`."""
+
+
+def _non_empty_list(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema of ``ProxyModalities`` as check_modalities_given reads it: a given key is a
+    list of at least one entry, never null."""
+    branch = next(s for s in schema.pop("anyOf") if s.get("type") == "array")
+    return {**schema, **branch, "minItems": 1}
 
 
 # The whole union is annotated: a given null must reach the check, not match `| None`.
-ProxyModalities = Annotated[list[ProxyModality] | None, BeforeValidator(check_modalities_given)]
+ProxyModalities = Annotated[
+    list[ProxyModality] | None,
+    BeforeValidator(check_modalities_given),
+    SchemaHint.rewrite(_non_empty_list),
+]
 
 
 class DicomProxySettings(Section):
+    """An on-premises Orthanc proxy: the site's modalities send to it over the LAN, and it
+    forwards over DICOM TLS with the client certificate the program issues it.
+
+    For each site the program issues a client certificate from the DICOM CA (CN = site name),
+    opens the Orthanc DICOM TLS port to exactly `sourceCidrs`, registers `aeTitle` with the
+    cloud Orthanc, and renders the bundle. The command lines of the bundle's site README
+    (`echoscu`, `curl`) shell-quote every value taken from the configuration, AE titles
+    included.
+
+    Upgrading a stack whose sites predate `listenAddress` and `acceptAnyModality`: the
+    program refuses it, naming both keys per site, until each site has a `listenAddress` and
+    either `modalities` or `acceptAnyModality: true` (what an absent `modalities` meant
+    before)."""
+
     name: DnsLabel
+    """A DNS label, unique, not the name of an `orthgate:orthanc.modalities` entry."""
     source_cidrs: Annotated[list[PublicCidr], Field(min_length=1)]
+    """The site's public egress addresses (what the cloud sees): at least one IPv4 CIDR, /8
+    or longer, no private, CGNAT or reserved range, not `0.0.0.0/0`, not already in
+    `orthgate:orthanc.dicomAllowedCidrs` or another site."""
     ae_title: AeTitle
+    """The proxy's AE title (modalities call it; the cloud registers it): 1-16 characters,
+    unique, not the cloud's own nor a registered modality's. Orthanc compares AE titles
+    without regard to case, so every AE-title rule here does too (`site_gw` and `SITE_GW`
+    collide)."""
     # The LAN address modalities send to; the plaintext listener is published there only.
-    listen_address: Annotated[IPv4Address, BeforeValidator(parse_lan_address)]
+    listen_address: Annotated[
+        IPv4Address, BeforeValidator(parse_lan_address), SchemaHint(pattern=IPV4_ADDRESS_PATTERN)
+    ]
+    """The site machine's private (RFC 1918) LAN address, where modalities send, not in
+    Docker's 172.17.0.0/16 or 172.18.0.0/16: the plaintext listener is published on it only,
+    never on every interface (Docker-published ports bypass host firewalls such as ufw and
+    firewalld). Give the machine that address for good; the site README says what to do
+    where it comes up late at boot (Docker does not retry the bind)."""
     # Absent: acceptAnyModality must say so. A key given as null or [] is refused:
     # commented-out entries must not open the proxy, nor lock it.
-    modalities: ProxyModalities = None
+    modalities: Annotated[
+        ProxyModalities, default_text("required unless `acceptAnyModality: true`")
+    ] = None
+    """The only calling AE titles the proxy accepts, at least one entry. `modalities:` given
+    as null (all its entries commented out) or as `[]` is refused."""
     accept_any_modality: StrictBool = False
+    """`true` instead of `modalities`: any host on the site's LAN may store into the proxy;
+    refused together with `modalities`."""
     listen_port: Annotated[
         Number, int_range(1, 65535, "a TCP port"), AfterValidator(check_listen_port)
     ] = 104
+    """The proxy's DICOM port on the site's LAN: 1 to 65535, not 8099 (the forwarder's status
+    page) nor 8042 (kept for the proxy Orthanc's REST API)."""
     backlog_warning_instances: Annotated[
         Number, int_range(1, 10_000_000, "a number of instances")
     ] = 10000
+    """1 to 10,000,000: the forwarder warns when more instances than this wait on the
+    proxy."""
 
     def problems(self, at: Loc, *, cloud_ae_title: str | None = None) -> Iterator[Problem]:
         yield from duplicates((*at, "sourceCidrs"), [str(c) for c in self.source_cidrs])

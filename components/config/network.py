@@ -18,6 +18,7 @@ from orthgate.components.config.types import (
     LogRetentionDays,
     Number,
     PublicIpv4,
+    SchemaHint,
     StrictBool,
     int_range,
     one_of,
@@ -125,39 +126,97 @@ def _check_endpoint_service(value: str) -> str:
 VpcCidr = Annotated[Ipv4Cidr, AfterValidator(_check_vpc_cidr)]
 OnPremCidr = Annotated[Ipv4Cidr, AfterValidator(_check_on_prem_cidr)]
 SubnetPrefix = Annotated[Number, int_range(*SUBNET_PREFIX_RANGE, "a subnet prefix length")]
-EndpointService = Annotated[str, Field(strict=True), AfterValidator(_check_endpoint_service)]
+EndpointService = Annotated[
+    str,
+    Field(strict=True),
+    AfterValidator(_check_endpoint_service),
+    SchemaHint(enum=sorted(INTERFACE_ENDPOINT_SERVICES)),
+]
+
+_ON_PREM_RULE = (
+    "/8 or longer, not overlapping the VPC nor each other, and **private (RFC 1918)**: each "
+    "becomes a static route to the virtual private gateway in every private route table (and "
+    "the public one while an Orthanc host sits in a public subnet), the only on-premises "
+    "routes the VPC has (what a site advertises over BGP never reaches a route table), and a "
+    "source of plaintext DICOM: a security group cannot tell them arriving over the tunnel "
+    "from the same addresses arriving from the Internet. Loopback, link-local, multicast, "
+    "`0.0.0.0/8` and `240.0.0.0/4` are never a site"
+)
 
 
 class SiteToSiteVpnSettings(Section):
-    """One IPsec site-to-site VPN to an on-premises customer gateway."""
+    """One IPsec site-to-site VPN to an on-premises customer gateway (a site's firewall)."""
 
     name: DnsLabel
+    """A DNS label naming the site, unique among the VPNs."""
     customer_gateway_ip: PublicIpv4
+    """The customer gateway's public IPv4 address (the site's firewall, reachable from the
+    Internet), unique among the VPNs."""
     bgp_asn: Annotated[Number, AfterValidator(_check_bgp_asn)] = 65000
-    on_prem_cidrs: Annotated[list[OnPremCidr], Field(min_length=1)]
+    """The customer gateway's BGP ASN, 1 to 4294967294: not 64512 (the Amazon side) nor a
+    reserved ASN; a private ASN (64512-65534, 4200000000-4294967294) or a public ASN your
+    organisation owns."""
+    on_prem_cidrs: Annotated[
+        list[OnPremCidr],
+        Field(min_length=1, description=f"The site's networks, at least one: {_ON_PREM_RULE}."),
+    ]
     static_routes_only: StrictBool = False
+    """`false`: the tunnels speak BGP (with `bgpAsn`); `true`: no BGP, the connection gets a
+    static route to each of `onPremCidrs`."""
 
 
 class NetworkSettings(Section):
+    """The VPC, its subnets in two or three availability zones, NAT, VPC endpoints and the
+    private paths into it: site-to-site VPNs and Direct Connect."""
+
     vpc_cidr: VpcCidr
+    """A private (RFC 1918) range, /16 to /24, large enough for the subnet layout."""
     availability_zones: Annotated[Number, one_of((2, 3), "the number of availability zones")] = 2
+    """How many availability zones the subnets span: 2 or 3."""
     public_subnet_prefix: SubnetPrefix = 24
+    """The public subnets' prefix length, /16 to /28."""
     private_subnet_prefix: SubnetPrefix = 22
+    """The private subnets' prefix length, /16 to /28. With the Client VPN on, the private
+    subnets must be /27 or larger **and** keep 20 free addresses after AWS's 5, orthgate's 2
+    fixed addresses, one per interface endpoint, 2 for the index database and, for a fleet
+    behind NAT, twice its maximum hosts per zone (AWS Client VPN target network rule)."""
     nat_gateways: Literal["none", "single", "perAz"] = "none"
+    """`none`, `single` (one NAT gateway for every zone) or `perAz` (one per zone)."""
     interface_endpoints: list[EndpointService] = []
+    """Interface endpoint services (`kms`, `logs`, `secretsmanager`, `ssm`, ...), unique;
+    `s3` is always a gateway endpoint."""
     flow_log_retention_days: LogRetentionDays = 365
+    """Days the VPC flow logs are kept: a retention CloudWatch Logs accepts."""
     site_to_site_vpns: Annotated[
         list[SiteToSiteVpnSettings], Field(max_length=MAX_SITE_TO_SITE_VPNS)
     ] = []
+    """IPsec VPNs to on-premises sites, at most 10 (AWS: VPN connections per virtual
+    private gateway)."""
     direct_connect_gateway_id: (
-        Annotated[str, Field(strict=True), AfterValidator(_check_dx_gateway_id)] | None
+        Annotated[
+            str,
+            Field(strict=True),
+            AfterValidator(_check_dx_gateway_id),
+            SchemaHint(pattern=_DX_GATEWAY_ID.pattern),
+        ]
+        | None
     ) = None
-    direct_connect_on_prem_cidrs: list[OnPremCidr] = []
+    """An existing Direct Connect gateway (a UUID); needs `directConnectOnPremCidrs`."""
+    direct_connect_on_prem_cidrs: Annotated[
+        list[OnPremCidr],
+        Field(
+            description="The on-premises networks that reach the VPC over Direct Connect "
+            f"(only with `directConnectGatewayId`, and required with it): {_ON_PREM_RULE}."
+        ),
+    ] = []
     # An on-premises range outside RFC 1918 (a hospital's own public block, or 100.64/10) is
     # a source of plaintext DICOM that a security group cannot tell from the same addresses
     # arriving over the Internet gateway. Only on explicit request, and only with Orthanc
     # off the Internet (orthgate:orthanc.placement: private).
     allow_routable_on_prem_cidrs: StrictBool = False
+    """`true` admits on-premises ranges outside RFC 1918 (a hospital's own public block,
+    `100.64.0.0/10`); it requires `orthgate:orthanc.placement: private`, so Orthanc has no
+    Internet-facing address those ranges could also arrive at."""
 
     @property
     def private_path_cidrs(self) -> list[IPv4Network]:

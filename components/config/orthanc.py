@@ -10,15 +10,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from orthgate.components.address_ranges import NEVER_A_SENDER
-from orthgate.components.config.base import Section
+from orthgate.components.config.base import Section, default_text
 from orthgate.components.config.errors import Loc, Problem, duplicates
 from orthgate.components.config.serials import CertificateSerial
 from orthgate.components.config.types import (
+    IPV4_CIDR_PATTERN,
     DnsLabel,
     DomainName,
     Ipv4Cidr,
     LogRetentionDays,
     Number,
+    SchemaHint,
     int_range,
     parse_ipv4_cidr,
 )
@@ -207,22 +209,42 @@ def ae_title_duplicates(at: Loc, titles: list[str], field: str | None = None) ->
     )
 
 
-AeTitle = Annotated[str, Field(strict=True), AfterValidator(check_ae_title)]
-AllowedCidr = Annotated[IPv4Network, BeforeValidator(parse_allowed_cidr)]
+# check_ae_title as a pattern, for editors: the same characters, no leading '-' or space, no
+# trailing space, no '$'.
+_AE_TITLE_PATTERN = r"^(?![- ])[\x20-\x23\x25-\x5b\x5d-\x7e]{0,15}[\x21-\x23\x25-\x5b\x5d-\x7e]$"
+AeTitle = Annotated[
+    str,
+    Field(strict=True),
+    AfterValidator(check_ae_title),
+    SchemaHint(pattern=_AE_TITLE_PATTERN),
+]
+AllowedCidr = Annotated[
+    IPv4Network, BeforeValidator(parse_allowed_cidr), SchemaHint(pattern=IPV4_CIDR_PATTERN)
+]
 
 
 class RegisteredModality(Section):
     """A sender Orthanc accepts stores from: its calling AE title, and what proves it may
-    use it. ``connection: tls``: a client certificate the program issues (CN = name), on
-    the DICOM TLS port only. ``private`` (the default): the plaintext port of a private path,
-    from ``sourceCidrs`` when given (ranges that are then this modality's, and of any other
+    use it. `connection: tls`: a client certificate the program issues (CN = name), on
+    the DICOM TLS port only. `private` (the default): the plaintext port of a private path,
+    from `sourceCidrs` when given (ranges that are then this modality's, and of any other
     that lists the very same ranges), else from anywhere a private path reaches and no
-    other modality's ``sourceCidrs`` cover."""
+    other modality's `sourceCidrs` cover."""
 
     name: DnsLabel
+    """A DNS label, unique among the modalities: the certificate's CN for `connection: tls`
+    (output `dicomModalityCredentials`)."""
     ae_title: AeTitle
+    """The modality's calling AE title: unique without regard to case among Orthanc's own,
+    the modalities' and the proxy sites'."""
     connection: Literal["private", "tls"] = "private"
+    """`private`: plaintext DICOM over a private path; `tls`: DICOM TLS with the client
+    certificate the program issues it."""
     source_cidrs: list[Ipv4Cidr] = []
+    """`connection: private` only, and not empty when given: the ranges the modality sends
+    from, each inside an on-premises range (or, with the Client VPN, a private subnet);
+    different modalities' ranges are identical or do not overlap. Unset: anywhere a private
+    path reaches that no other modality's `sourceCidrs` cover."""
 
     def problems(self, at: Loc) -> Iterator[Problem]:
         if self.connection == "tls" and "source_cidrs" in self.model_fields_set:
@@ -248,25 +270,33 @@ class RevokedCertificate(Section):
     certificate, so a revoked certificate is never the one the program hands out."""
 
     sender: DnsLabel
+    """The sender's name: a proxy site or a modality, current or retired."""
     serial: CertificateSerial
+    """The certificate's serial number in hexadecimal, as a quoted string (outputs
+    `dicomProxySites.<site>.certificateSerial`, `dicomModalities.<name>.certificateSerial`,
+    `openssl x509 -noout -serial`), unique."""
 
 
 HostCount = Annotated[Number, int_range(1, MAX_HOSTS, "a number of hosts")]
 
 
 class FleetSettings(Section):
-    """``hosting: fleet``: an Auto Scaling group of identical hosts behind load balancers.
+    """`hosting: fleet`: an Auto Scaling group of identical hosts behind load balancers.
+    `orthgate:orthanc.instanceCount` is the desired count; these bound it."""
 
-    ``orthgate:orthanc.instanceCount`` is the desired count; these bound it.
-    """
-
-    min_size: HostCount | None = None  # unset: the desired count
-    max_size: HostCount | None = None  # unset: twice the desired count, at most MAX_HOSTS
-    # Set: a target-tracking policy keeps the average CPU near this, between min and max.
+    min_size: Annotated[HostCount | None, default_text("the desired count")] = None
+    """1 to 20, at most `instanceCount`."""
+    max_size: Annotated[HostCount | None, default_text("twice the desired count, at most 20")] = (
+        None
+    )
+    """1 to 20, at least `instanceCount`."""
     target_cpu_percent: Annotated[Number, int_range(10, 90, "a CPU percentage")] | None = None
+    """10 to 90: a target-tracking policy keeps the average CPU near it between min and max
+    (AWS then owns the desired count)."""
     health_check_grace_seconds: Annotated[Number, int_range(60, 3600, "a number of seconds")] = (
         DEFAULT_HEALTH_CHECK_GRACE_SECONDS
     )
+    """60 to 3600: how long a new host may boot before its health counts."""
 
     def sizes(self, desired: int) -> tuple[int, int]:
         """(min, max) with the defaults filled in."""
@@ -276,47 +306,137 @@ class FleetSettings(Section):
         )
 
 
+_IMAGE_RULE = (
+    "A container image reference in Docker's grammar (`[registry[:port]/]path[:tag]"
+    "[@sha256:digest]`, lower-case path, name at most 255 characters), pinned by tag or "
+    "digest (never `latest`); `image` and `nginxImage` together short enough for the hosts' "
+    "user data (EC2 takes 16 KiB, gzipped here). Pin by digest in production "
+    "(`orthancteam/orthanc:25.12.3@sha256:<digest>`): a tag can be pushed again under a "
+    "running deployment, a digest cannot. `docker buildx imagetools inspect <image>:<tag>` "
+    "shows the digest to copy."
+)
+ImageReference = Annotated[str, Field(strict=True), AfterValidator(_check_image)]
+
+
 class OrthancSettings(Section):
-    instance_type: Annotated[str, Field(strict=True), AfterValidator(_check_instance_type)] = (
-        "t3.medium"
-    )
-    # Unset: 1 for a single host, DEFAULT_FLEET_HOSTS for a fleet (its desired count).
-    instance_count: HostCount | None = None
-    # Unset: fleet where the data is shared (storage: s3 and index: postgresql), else single.
-    hosting: Literal["fleet", "singleHost"] | None = None
+    """The Orthanc server: its hosts, its DICOM and web entry points, who may store, and
+    where the images and the index live.
+
+    Every security group's inbound rules are counted before anything is deployed: each direct
+    source is one rule, each private-path range three (DICOM TLS, plaintext DICOM, HTTPS).
+    Past the account's quota (60 by default, `orthgate:quotas`) the stack is refused, naming
+    the keys that add most."""
+
+    instance_type: Annotated[
+        str,
+        Field(strict=True),
+        AfterValidator(_check_instance_type),
+        SchemaHint(pattern=_INSTANCE_TYPE.pattern),
+    ] = "t3.medium"
+    """An EC2 instance type built on the Nitro System (the data volume is an NVMe device):
+    Xen families such as `t2`, `m4`, `c4`, `r4`, `i3` are refused, and so are Mac types
+    (Dedicated Hosts and macOS only); Graviton types get the arm64 AMI."""
+    instance_count: Annotated[HostCount | None, default_text("2 (fleet), 1 (single host)")] = None
+    """1 to 20: a fleet's desired count; a single host is one."""
+    hosting: Annotated[
+        Literal["fleet", "singleHost"] | None,
+        default_text("`fleet` when `storage: s3` and `index: postgresql`, else `singleHost`"),
+    ] = None
+    """`fleet`: an Auto Scaling group behind Network Load Balancers (needs S3 and PostgreSQL:
+    the hosts share their data); `singleHost`: one instance at a fixed address."""
     fleet: FleetSettings = FleetSettings()
-    # Unset: follow for a fleet (a new AMI rolls through without interruption), hold for a
-    # single host (a new AMI would interrupt it; the program warns when one is waiting).
-    ami_updates: Literal["follow", "hold"] | None = None
+    """The fleet's size and scaling; `hosting: fleet` only (refused otherwise)."""
+    ami_updates: Annotated[
+        Literal["follow", "hold"] | None, default_text("`follow` (fleet), `hold` (single host)")
+    ] = None
+    """`follow`: hosts move to the newest Amazon Linux 2023 AMI at the next `pulumi up` (a
+    fleet rolls, a single host is replaced); `hold`: they keep theirs, and every `pulumi up`
+    warns while a newer one waits. Not with `amiId`."""
     placement: Literal["public", "private"] = "public"
+    """`public`: reachable from the Internet (a public load balancer, or an Elastic IP);
+    `private`: only over private paths (needs NAT)."""
     ae_title: AeTitle = "ORTHANC"
+    """Orthanc's AE title, 1 to 16 characters, no `$` (the Orthanc image substitutes
+    environment variables in its configuration), not starting with `-`; Orthanc's AE title,
+    its modalities' and the proxy sites' are unique without regard to case, as Orthanc
+    compares them; so are a site's own modalities, none of which may take the site's or the
+    cloud's title."""
     dicom_tls_port: Annotated[
         Number, int_range(1024, 65535, "a TCP port"), AfterValidator(_check_tls_port)
     ] = 11112
+    """The DICOM TLS port: 1024 to 65535, not 4242, 4243, 8042 or 443. Changing it moves the
+    TLS listeners: every TLS sender and proxy site must be given the new port."""
     dicom_allowed_cidrs: list[AllowedCidr] = []
+    """Sources of direct DICOM TLS (`/8` or longer, never `0.0.0.0/0`), unique. All the
+    lists that land on one port together (these, the proxy sites, Internet-routable private
+    paths) open it to at most 16,777,216 Internet addresses, one `/8`."""
     web_allowed_cidrs: list[AllowedCidr] = []
+    """Sources of HTTPS (`/8` or longer, never `0.0.0.0/0`), unique; the same limit of one
+    `/8` per port as for `dicomAllowedCidrs`."""
     modalities: list[RegisteredModality] = []
+    """The senders Orthanc accepts stores from, and what proves each may use its AE title
+    (see [Who may store](#who-may-store-sender-identity)); names unique. With the
+    `orthgate:dicomProxies` sites they make Orthanc's configuration, kept in one Secrets
+    Manager secret of at most 64 KiB: about 160 senders with 63-character names, 190 with
+    short ones (a refusal says how many of yours fit)."""
     revoked_certificates: list[RevokedCertificate] = []
+    """DICOM client certificates nginx refuses. Each entry naming a configured sender also
+    gives it a new key and certificate (hand the site its new bundle, the modality its new
+    credentials). Any sender may be named, a private-path modality included (one that spoke
+    TLS before keeps its certificates revoked). Keep entries once written: each counts
+    towards its sender's re-issued certificate names. The list travels in nginx's TLS secret
+    (64 KiB): about 960 entries fit."""
     site_name: DomainName | None = None
-    # Unset: chosen by orthgate:environment (dev: ebs and sqlite; otherwise s3 and postgresql).
-    storage: Literal["s3", "ebs"] | None = None
-    index: Literal["postgresql", "sqlite"] | None = None
-    image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = DEFAULT_ORTHANC_IMAGE
-    nginx_image: Annotated[str, Field(strict=True), AfterValidator(_check_image)] = (
-        DEFAULT_NGINX_IMAGE
+    """A DNS name you point at Orthanc (a name, not an IP address: its last label is neither
+    all digits nor `0x` and hex digits, which resolvers read as a number), at most 64
+    characters: it is the server certificate's common name."""
+    storage: Annotated[
+        Literal["s3", "ebs"] | None, default_text("`ebs` in `dev`, `s3` elsewhere")
+    ] = None
+    """Where the images live: `s3` (a bucket) or `ebs` (the host's data volume). `storage:
+    s3` needs `index: postgresql`: a SQLite index on one host's disk would be lost at its
+    next replacement."""
+    index: Annotated[
+        Literal["postgresql", "sqlite"] | None,
+        default_text("`sqlite` in `dev`, `postgresql` elsewhere"),
+    ] = None
+    """Where Orthanc's index lives: `postgresql` (an RDS database) or `sqlite` (on the
+    host's data volume)."""
+    image: Annotated[ImageReference, Field(description=f"The Orthanc image. {_IMAGE_RULE}")] = (
+        DEFAULT_ORTHANC_IMAGE
     )
-    ami_id: Annotated[str, Field(strict=True, pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
+    nginx_image: Annotated[
+        ImageReference, Field(description=f"The nginx image in front of Orthanc. {_IMAGE_RULE}")
+    ] = DEFAULT_NGINX_IMAGE
+    ami_id: Annotated[
+        Annotated[str, Field(strict=True, pattern=r"^ami-[0-9a-f]{8,17}$")] | None,
+        default_text("the latest Amazon Linux 2023"),
+    ] = None
+    """Pins the AMI (`ami-` and 8 to 17 hex digits)."""
     log_retention_days: LogRetentionDays = 365
+    """Days the hosts' container logs are kept: a retention CloudWatch Logs accepts."""
     # storage: s3 only: how long the image bucket's server access logs are kept (S3
     # lifecycle expiration days: any whole number of days; here at most ten years).
     access_log_retention_days: Annotated[Number, int_range(1, 3653, "a number of days")] = 365
+    """1 to 3653: days the image bucket's S3 server access logs are kept before their
+    bucket's lifecycle rule expires them (`storage: s3` only, refused otherwise; see
+    [Orthanc host design](#orthanc-host-design))."""
     certificate_validity_days: Annotated[
         Number, int_range(90, 825, "a certificate lifetime in days")
     ] = 365
+    """90 to 825: days the certificates the program issues from the DICOM CA (Orthanc's
+    server certificate, the TLS modalities' and the proxy sites' client certificates) are
+    valid."""
     data_volume_gib: Annotated[Number, int_range(10, 16384, "a volume size in GiB")] = 100
+    """10 to 16384: the size of the encrypted EBS data volume (`storage: ebs`)."""
     database_instance_class: Annotated[
-        str, Field(strict=True), AfterValidator(_check_database_class)
+        str,
+        Field(strict=True),
+        AfterValidator(_check_database_class),
+        SchemaHint(pattern=_DATABASE_CLASS.pattern),
     ] = "db.t4g.small"
+    """An RDS class such as `db.m7g.large` (`index: postgresql`); previous generations RDS
+    does not offer for PostgreSQL 16 (`db.t2`, `db.m4`, `db.r4` and older) are refused."""
     database_storage_gib: Annotated[
         Number,
         int_range(
@@ -325,7 +445,11 @@ class OrthancSettings(Section):
             "a storage size in GiB (the RDS maximum, less room for storage autoscaling)",
         ),
     ] = 20
+    """20 to 59,578: storage autoscaling may grow it 5-fold up to RDS's 65,536 GiB, and
+    needs that ceiling at least 10 % above the allocation."""
     backup_retention_days: Annotated[Number, int_range(1, 35, "a number of days")] = 14
+    """1 to 35: days the index database's automated backups are kept (`index:
+    postgresql`)."""
 
     def with_environment_defaults(self, environment: str) -> OrthancSettings:
         """Fill what the stack leaves unset: storage and index from the environment, then

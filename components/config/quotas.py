@@ -30,6 +30,10 @@ DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION = 100
 
 
 class QuotaSettings(Section):
+    """The AWS account's quotas where AWS has raised them: the model refuses a stack that
+    would pass a quota before anything is deployed, and counts against these. Set a key only
+    once AWS has raised that quota."""
+
     inbound_rules_per_security_group: Annotated[
         Number,
         int_range(
@@ -38,6 +42,8 @@ class QuotaSettings(Section):
             "the account's quota 'Inbound or outbound rules per security group'",
         ),
     ] = DEFAULT_RULES_PER_SECURITY_GROUP
+    """The account's "Inbound or outbound rules per security group" (Amazon VPC quotas), 60
+    to 1000."""
     client_vpn_authorization_rules: Annotated[
         Number,
         int_range(
@@ -46,6 +52,7 @@ class QuotaSettings(Section):
             "the account's quota 'Authorization rules per Client VPN endpoint'",
         ),
     ] = DEFAULT_CLIENT_VPN_AUTHORIZATION_RULES
+    """The account's "Authorization rules per Client VPN endpoint", 200 to 2000."""
     client_vpn_routes_per_association: Annotated[
         Number,
         int_range(
@@ -54,6 +61,7 @@ class QuotaSettings(Section):
             "the account's quota 'Routes per Client VPN target network association'",
         ),
     ] = DEFAULT_CLIENT_VPN_ROUTES_PER_ASSOCIATION
+    """The account's "Routes per Client VPN target network association", 100 to 1000."""
     routes_per_route_table: Annotated[
         Number,
         int_range(
@@ -62,3 +70,5 @@ class QuotaSettings(Section):
             "the account's quota 'Routes per route table'",
         ),
     ] = DEFAULT_ROUTES_PER_ROUTE_TABLE
+    """The account's "Routes per route table" (non-propagated), 50 to 1000: every
+    on-premises range is a static route in each route table."""

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
+from orthgate.components.config.types import SchemaHint
+
 _HEX = re.compile(r"[0-9A-F]+")
 # RFC 5280 section 4.1.2.2: a serial is a positive integer of at most 20 octets; in DER the
 # first bit is the sign, so at most 159 bits.
@@ -52,4 +54,8 @@ def parse_serial(value: Any) -> str:
     return format_serial(number)
 
 
-CertificateSerial = Annotated[str, BeforeValidator(parse_serial)]
+# The characters parse_serial reads, for editors (it decides the rest).
+_SERIAL_PATTERN = r"^\s*(0[xX])?[0-9A-Fa-f:]+\s*$"
+CertificateSerial = Annotated[
+    str, BeforeValidator(parse_serial), SchemaHint(type="string", pattern=_SERIAL_PATTERN)
+]

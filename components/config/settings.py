@@ -35,15 +35,28 @@ Environment = Literal["dev", "tst", "stg", "prd"]
 
 
 class Settings(Section):
-    """One stack's configuration. Each field is one top-level ``orthgate:<key>``."""
+    """One stack's configuration. Each field is one top-level `orthgate:<key>` of the stack
+    file's `config:` block."""
 
     environment: Environment
+    """The kind of environment: `dev`, `tst`, `stg` or `prd`. Outside `dev` the images
+    default to S3 and the index to PostgreSQL (`dev`: an EBS volume and SQLite); `prd` is
+    production: `pulumi destroy` keeps its data (see
+    [Day 2](#day-2-upgrades-replacements-destroy))."""
     network: NetworkSettings
+    """The VPC and the private paths into it."""
     orthanc: OrthancSettings = OrthancSettings()
+    """The Orthanc server."""
     client_vpn: ClientVpnSettings = ClientVpnSettings()
+    """AWS Client VPN for workstations (off unless enabled)."""
     dicom_proxies: list[DicomProxySettings] = []
+    """On-premises DICOM proxy sites, each forwarding over DICOM TLS; names unique, AE titles
+    unique without regard to case. Refused with `orthgate:orthanc.placement: private`: a
+    site reaches the cloud over the Internet."""
     alarms: AlarmSettings = AlarmSettings()
+    """Who is told about alarms."""
     quotas: QuotaSettings = QuotaSettings()
+    """The account's AWS quotas, where raised."""
 
     @property
     def is_production(self) -> bool:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
+import annotated_types
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic.json_schema import JsonSchemaValue
 
 from orthgate.components.address_ranges import NOT_INTERNET_ROUTABLE
 
@@ -97,7 +100,39 @@ def check_dns_label(value: str) -> str:
     return value
 
 
-def int_range(low: int, high: int, what: str) -> AfterValidator:
+class SchemaHint:
+    """Annotation metadata that only adds JSON Schema keywords (``orthgate schema``): what a
+    validator of the same ``Annotated`` type checks, for editors. It never validates."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+        self._rewrite: Callable[[JsonSchemaValue], JsonSchemaValue] | None = None
+
+    @classmethod
+    def rewrite(cls, function: Callable[[JsonSchemaValue], JsonSchemaValue]) -> SchemaHint:
+        """A hint that replaces the generated schema with ``function(schema)``."""
+        hint = cls()
+        hint._rewrite = function
+        return hint
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(self.keywords)
+        return self._rewrite(schema) if self._rewrite else schema
+
+
+class _Checked(annotated_types.GroupedMetadata):
+    """A validator and the schema keywords that say the same (pydantic expands both)."""
+
+    def __init__(self, validator: AfterValidator, hint: SchemaHint) -> None:
+        self.validator, self.hint = validator, hint
+
+    def __iter__(self) -> Iterator[object]:
+        yield self.validator
+        yield self.hint
+
+
+def int_range(low: int, high: int, what: str) -> annotated_types.GroupedMetadata:
     """An inclusive integer range with a message that names what the number is."""
 
     def check(value: int) -> int:
@@ -105,17 +140,17 @@ def int_range(low: int, high: int, what: str) -> AfterValidator:
             raise ValueError(f"must be {what} from {low} to {high}")
         return value
 
-    return AfterValidator(check)
+    return _Checked(AfterValidator(check), SchemaHint(minimum=low, maximum=high))
 
 
-def one_of(allowed: tuple[int, ...], what: str) -> AfterValidator:
+def one_of(allowed: tuple[int, ...], what: str) -> annotated_types.GroupedMetadata:
     def check(value: int) -> int:
         if value not in allowed:
             choices = ", ".join(str(a) for a in allowed[:-1]) + f" or {allowed[-1]}"
             raise ValueError(f"must be {what}: {choices}")
         return value
 
-    return AfterValidator(check)
+    return _Checked(AfterValidator(check), SchemaHint(enum=list(allowed)))
 
 
 def _no_bools(value: Any) -> Any:
@@ -150,10 +185,33 @@ def _only_true_false(value: Any) -> Any:
     raise ValueError("must be true or false, unquoted")
 
 
-Ipv4Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(parse_ipv4_cidr)]
-PublicIpv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(parse_public_ipv4)]
-DnsLabel = Annotated[str, Field(strict=True), AfterValidator(check_dns_label)]
-DomainName = Annotated[str, Field(strict=True), AfterValidator(check_domain_name)]
+# Schema patterns are the shape only (the parsers strip surrounding space): the parsers decide.
+IPV4_ADDRESS_PATTERN = r"^\s*[0-9]{1,3}(\.[0-9]{1,3}){3}\s*$"
+IPV4_CIDR_PATTERN = r"^\s*[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}\s*$"
+_DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+Ipv4Cidr = Annotated[
+    ipaddress.IPv4Network,
+    BeforeValidator(parse_ipv4_cidr),
+    SchemaHint(pattern=IPV4_CIDR_PATTERN),
+]
+PublicIpv4 = Annotated[
+    ipaddress.IPv4Address,
+    BeforeValidator(parse_public_ipv4),
+    SchemaHint(pattern=IPV4_ADDRESS_PATTERN),
+]
+DnsLabel = Annotated[
+    str,
+    Field(strict=True),
+    AfterValidator(check_dns_label),
+    SchemaHint(pattern=_DNS_LABEL.pattern),
+]
+DomainName = Annotated[
+    str,
+    Field(strict=True),
+    AfterValidator(check_domain_name),
+    SchemaHint(pattern=_DOMAIN_PATTERN, maxLength=253),
+]
 Number = Annotated[int, BeforeValidator(_no_bools)]
 # A boolean key: only true or false, never 'NO', 'yes', 'on', 1 or 0 (see above).
 StrictBool = Annotated[bool, BeforeValidator(_only_true_false)]

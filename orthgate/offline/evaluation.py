@@ -93,6 +93,7 @@ class Declared:
     # The inputs as the engine received them: secret values still wrapped.
     raw_inputs: dict[str, Any] = field(default_factory=dict)
     options: Options = field(default_factory=Options)
+    parent_urn: str = ""
 
     def plain_strings(self) -> list[str]:
         """Every string input that is NOT marked secret, at any depth."""
@@ -187,11 +188,13 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registered_outputs: dict[str, dict[str, Any]] = {}
         self.options: dict[str, Options] = {}
+        self.parents: dict[str, str] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         urn = self.make_urn(request.parent, request.type, request.name)
         options = Options.from_request(request)
         self.options[urn] = options
+        self.parents[urn] = request.parent
         self.mocks.options[(request.type, request.name)] = options
         return super().RegisterResource(request)
 
@@ -225,6 +228,17 @@ class Evaluation:
         return Evaluation(
             kept, self.outputs, self.secret_outputs, self.calls, self.registered_outputs
         )
+
+    def top_component(self, declared: Declared) -> Declared | None:
+        """The outermost component ``declared`` sits in (itself if it is one); None for a
+        resource declared at the top of the stack."""
+        by_urn = {r.urn: r for r in self.resources}
+        found, current = None, declared
+        while current is not None:
+            if current.id is None:  # components have no provider id
+                found = current
+            current = by_urn.get(current.parent_urn)
+        return found
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_token]
@@ -299,4 +313,5 @@ def evaluate(
     for declared in mocks.declared:
         declared.urn = urns.get((declared.type, declared.name), "")
         declared.options = monitor.options.get(declared.urn, Options())
+        declared.parent_urn = monitor.parents.get(declared.urn, "")
     return Evaluation(mocks.declared, outputs, secrets, mocks.calls, monitor.registered_outputs)

@@ -1,6 +1,6 @@
 """Run a site's DICOM proxy bundle, as the program rendered it, on Debian's Orthanc.
 
-The bundle is written to disk with the operator tool (tools/proxy_bundle.py). Its proxy
+The bundle is written to disk with the operator tool (orthgate.handover). Its proxy
 Orthanc configuration and forwarder run unchanged; the test reproduces the compose mounts
 (./tls on /etc/orthanc/tls, the data volume on /var/lib/orthanc/db) with bind mounts, and
 resolves the cloud's host name and `orthanc` the way DNS and compose would.
@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from orthgate.components.render.proxy_bundle import FORWARDER_STATUS_PORT
+from orthgate.handover import write_bundle
 from tests.integration.netlab import Host, Orthanc, Process, storescu
-from tools.proxy_bundle import write_bundle
 
 
 @dataclass

@@ -11,9 +11,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from orthgate.components.config import ConfigError, parse_settings
+from orthgate.handover import HandoverError, write_bundle
 from tests.harness.pulumi_run import STACKS_DIR, evaluate, read_stack_file
 from tests.harness.user_data import deployed_orthanc_config
-from tools.proxy_bundle import BundleError, main, write_bundle
+from tools.proxy_bundle import main
 
 SITE_A = {
     "name": "site-a",
@@ -251,13 +252,13 @@ def test_the_proxy_bundle_writer_protects_private_files(tmp_path, proxied):
     assert stat.S_IMODE((dest / "tls" / "site.crt").stat().st_mode) == 0o644
     bundle = proxied.outputs["dicomProxyBundles"]["site-a"]
     assert (dest / "orthanc" / "orthanc.json").read_text() == bundle["orthanc/orthanc.json"]
-    # A second write into the full folder needs --force.
-    assert main(["site-a", str(dest), "--outputs", str(outputs)]) == 1
+    # A second write into the full folder needs --force (exit 2: orthgate bundle's usage error).
+    assert main(["site-a", str(dest), "--outputs", str(outputs)]) == 2
     assert main(["site-a", str(dest), "--outputs", str(outputs), "--force"]) == 0
-    assert main(["nowhere", str(tmp_path / "x"), "--outputs", str(outputs)]) == 1
+    assert main(["nowhere", str(tmp_path / "x"), "--outputs", str(outputs)]) == 2
 
 
 def test_the_proxy_bundle_writer_refuses_paths_outside_the_folder(tmp_path):
-    with pytest.raises(BundleError):
+    with pytest.raises(HandoverError):
         write_bundle({"../escape": "x"}, tmp_path / "b")
     assert not (tmp_path / "escape").exists()

@@ -1,0 +1,7 @@
+"""``python -m orthgate``: the ``orthgate`` command."""
+
+import sys
+
+from orthgate.cli import main
+
+sys.exit(main())
