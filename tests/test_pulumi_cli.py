@@ -44,3 +44,23 @@ def test_the_cli_reads_the_stack_from_the_stacks_folder(stack_file, tmp_path):
     }
     settings = parse_settings(raw)
     assert settings.environment == raw["environment"]
+
+
+def test_open_stack_drives_the_project_directory_and_its_stacks_folder(tmp_path, monkeypatch):
+    from orthgate.automation import open_stack
+
+    project = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_ROOT, project, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git")
+    )
+    (tmp_path / "state").mkdir()
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("test only\n")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(passphrase))
+    stack = open_stack("prod", project_dir=project, backend_url=f"file://{tmp_path / 'state'}")
+    config = stack.stack.get_all_config()
+    assert config["orthgate:environment"].value == "prd"
+    network = json.loads(config["orthgate:network"].value)
+    assert network["vpcCidr"] == "10.50.0.0/16"
+    # The CLI wrote its secrets salt into the stack file in stacks/, not next to Pulumi.yaml.
+    assert not (project / "Pulumi.prod.yaml").exists()
