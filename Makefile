@@ -15,7 +15,10 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 test: system-packages venv lint ## set up from scratch if needed, then lint and run every test
-	$(BIN)/pytest
+	# The tests without servers on both cores (whole files per worker: module fixtures are
+	# evaluated once); then the servers in network namespaces, one test at a time.
+	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/operator
+	$(BIN)/pytest tests/integration tests/test_pulumi_cli.py
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .
