@@ -54,6 +54,9 @@ class Plan:
     exposure: list[Exposure]
     cost: CostEstimate
     evaluation: Evaluation = field(repr=False)
+    # True when the stack file sets no aws:region: the plan then assumes one, while
+    # `pulumi up` takes the provider's (AWS_REGION, the profile's region).
+    region_assumed: bool = False
 
     def components(self) -> dict[str, list[PlannedResource]]:
         grouped: dict[str, list[PlannedResource]] = defaultdict(list)
@@ -66,6 +69,7 @@ class Plan:
             "stack": self.stack,
             "stackFile": str(self.stack_file),
             "region": self.region,
+            "regionAssumed": self.region_assumed,
             "environment": self.settings.environment,
             "offline": True,
             "resources": [r.as_dict() for r in self.resources],
@@ -104,6 +108,7 @@ def plan_config(
         exposure=exposure_of(evaluation, settings),
         cost=estimate(evaluation, settings, region, assumptions),
         evaluation=evaluation,
+        region_assumed="aws:region" not in config,
     )
 
 
@@ -131,9 +136,14 @@ def render_plan(plan: Plan, *, list_names: bool = True) -> str:
     lines = [
         f"orthgate plan of stack {plan.stack} ({plan.stack_file}), region {plan.region}",
         "Evaluated offline (no cloud was contacted); nothing was deployed.",
-        "",
-        f"Resources: {len(plan.resources)}",
     ]
+    if plan.region_assumed:
+        lines.append(
+            f"The stack file sets no aws:region: this plan assumes {plan.region}; `pulumi up` "
+            "uses the AWS provider's region (AWS_REGION, or the profile's). Set aws:region in "
+            "the stack file to make both the same."
+        )
+    lines += ["", f"Resources: {len(plan.resources)}"]
     for component, resources in plan.components().items():
         lines.append(f"  {component}: {len(resources)}")
         by_type: dict[str, list[PlannedResource]] = defaultdict(list)
@@ -142,17 +152,29 @@ def render_plan(plan: Plan, *, list_names: bool = True) -> str:
         for type_token, same in by_type.items():
             names = ", ".join(_marked(r) for r in same) if list_names else ""
             lines.append(f"    {len(same):>3} {type_token}" + (f": {names}" if names else ""))
-    if any(r.protect or r.retain_on_delete for r in plan.resources):
+    if list_names and any(guard_marks(r) for r in plan.resources):
         lines.append(
-            "  (protected: refused by destroy until unprotected; kept: retained on delete)"
+            "  (protected: destroy refuses it until unprotected; kept: destroy leaves it in "
+            "AWS; deletion protection: AWS refuses to delete it until that is lifted)"
         )
     lines += ["", "Exposure: who can reach what", render_exposure(plan.exposure)]
-    lines += ["", "Monthly cost estimate", render_costs(plan.cost)]
+    lines += ["", render_costs(plan.cost)]
     return "\n".join(lines)
 
 
-def _marked(resource: PlannedResource) -> str:
-    marks = [
-        m for m, on in (("protected", resource.protect), ("kept", resource.retain_on_delete)) if on
+def guard_marks(resource: PlannedResource) -> list[str]:
+    """What keeps a resource through a destroy: Pulumi's protect and retain, AWS's own."""
+    return [
+        mark
+        for mark, on in (
+            ("protected", resource.protect),
+            ("kept", resource.retain_on_delete),
+            ("deletion protection", resource.deletion_protection),
+        )
+        if on
     ]
+
+
+def _marked(resource: PlannedResource) -> str:
+    marks = guard_marks(resource)
     return resource.name + (f" ({', '.join(marks)})" if marks else "")

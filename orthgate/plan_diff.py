@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orthgate.exposure import Exposure, render_exposure
-from orthgate.plan import Plan, PlannedResource
+from orthgate.plan import Plan, PlannedResource, guard_marks
 
 
 @dataclass
@@ -75,8 +75,7 @@ def diff_plans(before: Plan, after: Plan) -> PlanDiff:
         reprotected=[
             (old[k], new[k])
             for k in sorted(old.keys() & new.keys())
-            if (old[k].protect, old[k].retain_on_delete)
-            != (new[k].protect, new[k].retain_on_delete)
+            if _guards(old[k]) != _guards(new[k])
         ],
         opened=[row for row in after.exposure if row not in old_rows],
         closed=[row for row in before.exposure if row not in new_rows],
@@ -98,8 +97,8 @@ def render_diff(diff: PlanDiff) -> str:
     lines += [f"  - {r.type} {r.name}  [{r.component}]" for r in diff.removed]
     for old, new in diff.reprotected:
         lines.append(
-            f"  ~ {new.type} {new.name}: protected, kept, deletion protection "
-            f"{_guards(old)} -> {_guards(new)}"
+            f"  ~ {new.type} {new.name}: {', '.join(guard_marks(old)) or 'unguarded'} -> "
+            f"{', '.join(guard_marks(new)) or 'unguarded'}"
         )
     lines += ["", "Exposure"]
     if not diff.opened and not diff.closed:

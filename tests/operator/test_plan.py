@@ -121,3 +121,19 @@ def test_the_diff_shows_the_new_site_s_resources_exposure_and_cost(plan_and_diff
     saved = nat_hours[0]["monthlyUsd"] + nat_data[0]["monthlyUsd"] + eips[0]["monthlyUsd"]
     assert diff["cost"]["changeMonthlyUsd"] == pytest.approx(-saved, abs=0.01)
     assert diff["cost"]["components"].keys() == {"network"}
+
+
+def test_a_plan_without_aws_region_says_which_region_it_assumed(tmp_path, no_cli):
+    from orthgate.plan import plan_stack, render_plan
+
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(
+        "\n".join(
+            line
+            for line in (STACKS_DIR / "Pulumi.dev.yaml").read_text().splitlines()
+            if "aws:region" not in line
+        )
+    )
+    plan = plan_stack(str(stack))
+    assert plan.region_assumed
+    assert "sets no aws:region: this plan assumes eu-central-1" in render_plan(plan)
