@@ -539,7 +539,10 @@ def estimate(
         for r in evaluation.of_type("aws:s3/bucketLogging:BucketLogging")
     )
     lines: list[CostLine] = []
-    for resource in evaluation.resources:
+    # The engine registers resources in no fixed order: sort, so two plans of one stack
+    # print the same lines in the same order (and `orthgate diff` compares like with like).
+    ordered = sorted(evaluation.resources, key=lambda r: (_component(r), r.name, r.type))
+    for resource in ordered:
         token = resource.type
         if token in FREE_TYPES or token.startswith(("orthgate:", "pulumi:")):
             continue

@@ -67,6 +67,24 @@ def _dry_run(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _remove_leaf(
+    actions: argparse._SubParsersAction,
+    what: str,
+    example: str,
+    handler: Callable[[argparse.Namespace], int],
+    *,
+    site_help: str | None = None,
+) -> None:
+    """The ``remove NAME`` action of a group (with ``--site`` when ``site_help`` is given)."""
+    remove = _leaf(
+        actions, "remove", f"remove {what} (revocations naming it are kept)", example, handler
+    )
+    remove.add_argument("name", metavar="NAME")
+    if site_help is not None:
+        remove.add_argument("--site", metavar="SITE", help=site_help)
+    _dry_run(remove)
+
+
 def _register_site(subparsers: argparse._SubParsersAction) -> None:
     actions = _group(
         subparsers,
@@ -113,15 +131,12 @@ def _register_site(subparsers: argparse._SubParsersAction) -> None:
     )
     add.add_argument("--listen-port", type=int, metavar="N", help="the plaintext port (104)")
     _dry_run(add)
-    remove = _leaf(
+    _remove_leaf(
         actions,
-        "remove",
-        "remove a DICOM proxy site (revocations naming it are kept)",
+        "a DICOM proxy site",
         "orthgate site remove prod north-clinic --dry-run",
         run_site_remove,
     )
-    remove.add_argument("name", metavar="NAME")
-    _dry_run(remove)
 
 
 def _register_workstation(subparsers: argparse._SubParsersAction) -> None:
@@ -148,15 +163,12 @@ def _register_workstation(subparsers: argparse._SubParsersAction) -> None:
         help="also set orthgate:clientVpn.clientCidr (a private range used nowhere else)",
     )
     _dry_run(add)
-    remove = _leaf(
+    _remove_leaf(
         actions,
-        "remove",
-        "remove a Client VPN workstation (revocations naming it are kept)",
+        "a Client VPN workstation",
         "orthgate workstation remove prod reading-room-1",
         run_workstation_remove,
     )
-    remove.add_argument("name", metavar="NAME")
-    _dry_run(remove)
 
 
 def _register_modality(subparsers: argparse._SubParsersAction) -> None:
@@ -191,16 +203,13 @@ def _register_modality(subparsers: argparse._SubParsersAction) -> None:
     )
     add.add_argument("--site", metavar="SITE", help="add it to this proxy site instead")
     _dry_run(add)
-    remove = _leaf(
+    _remove_leaf(
         actions,
-        "remove",
-        "remove a modality (revocations naming it are kept)",
+        "a modality",
         "orthgate modality remove prod mr-scanner-1",
         run_modality_remove,
+        site_help="remove it from this proxy site",
     )
-    remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--site", metavar="SITE", help="remove it from this proxy site")
-    _dry_run(remove)
 
 
 def _register_config(subparsers: argparse._SubParsersAction) -> None:

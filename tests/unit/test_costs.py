@@ -310,3 +310,18 @@ def test_the_json_view_carries_every_line_and_the_table_provenance(maximal):
     assert len(data["lines"]) == len(costs.lines)
     assert data["unverifiedLines"] == len(costs.unverified)
     assert data["totalMonthlyUsd"] == round(costs.total_usd, 2)
+
+
+def test_the_lines_do_not_depend_on_the_order_the_engine_registered_resources(stacks):
+    config, evaluation = stacks["max"]
+    settings = validate_config(config)
+    reversed_order = Evaluation(
+        list(reversed(evaluation.resources)),
+        evaluation.outputs,
+        evaluation.secret_outputs,
+        evaluation.calls,
+        evaluation.registered_outputs,
+    )
+    forward = estimate(evaluation, settings, "us-east-1").as_dict()
+    backward = estimate(reversed_order, settings, "us-east-1").as_dict()
+    assert forward == backward
