@@ -58,7 +58,10 @@ class CostAssumptions:
             "its retention (at most a year)",
             f"S3: {self.s3_image_gb:g} GB of images, {self.s3_access_log_gb:g} GB of access logs",
             f"RDS backups: {self.rds_backup_gb_beyond_free:g} GB beyond the free allowance",
-            "on-demand list prices, no free tier, no data transfer out of AWS",
+            "on-demand list prices, no free tier",
+            "not estimated: data transfer out of AWS, KMS and Secrets Manager requests, the "
+            "hosts' CloudWatch agent metric (disk_used_percent, a custom metric per host), log "
+            "storage past the first year",
         ]
 
 
@@ -528,9 +531,9 @@ def estimate(
     table = price_table()
     if region not in table["regions"]:
         raise UnknownRegionError(
-            f"the price table ({PRICE_TABLE}, read {table['date']}) has no prices for "
+            f"the price table ({PRICE_TABLE}, dated {table['date']}) has no prices for "
             f"{region!r}; it has {', '.join(table_regions())}. Add the region's prices to the "
-            "table, or estimate with one of these for an approximation"
+            "table, or price with one of these as an approximation"
         )
     prices = _Prices(region, table["regions"][region])
     by_id = {r.id: r for r in evaluation.resources if r.id}
@@ -580,7 +583,14 @@ def render_costs(estimate: CostEstimate) -> str:
         for line in lines:
             out.append("  " + _render_line(line, width))
     out.append("")
-    out.append(f"Total: ${estimate.total_usd:,.2f} a month")
+    missing = sorted({line.item for line in estimate.unpriced})
+    if missing:
+        out.append(
+            f"Total: at least ${estimate.total_usd:,.2f} a month: {len(estimate.unpriced)} "
+            f"line(s) have no price and are NOT in it ({', '.join(missing)})"
+        )
+    else:
+        out.append(f"Total: ${estimate.total_usd:,.2f} a month")
     if estimate.unverified:
         out.append(
             f"* {len(estimate.unverified)} line(s) use a price no source confirmed for this "
@@ -588,11 +598,15 @@ def render_costs(estimate: CostEstimate) -> str:
             "relying on the total"
         )
     if estimate.unpriced:
-        out.append(f"! {len(estimate.unpriced)} line(s) have no price and are not in the total")
+        out.append("! no price in the table: left out of the total, never counted as zero")
     out.append("~ usage-based: the quantity is an assumption (orthgate.costs.CostAssumptions)")
     out.append("")
     out.append("Assumptions: " + "; ".join(estimate.assumptions.stated()))
-    out.append(f"Prices as read on {estimate.date}, from:")
+    out.append(
+        f"Price table dated {estimate.date}. Sources it cites for the lines above (a line "
+        "without * has a figure one of them states for the region; * lines are recalled "
+        "figures the table could not confirm):"
+    )
     out.extend(f"  [{key}] {source['url']}" for key, source in estimate.sources.items())
     return "\n".join(out)
 

@@ -8,14 +8,22 @@ holds: lookups (zones, AMIs) are answered by the mocks.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orthgate.components.config import Settings
-from orthgate.costs import CostAssumptions, CostEstimate, estimate, render_costs
+from orthgate.costs import (
+    CostAssumptions,
+    CostEstimate,
+    UnknownRegionError,
+    estimate,
+    render_costs,
+)
 from orthgate.exposure import Exposure, exposure_of, render_exposure
+from orthgate.offline.aws_mock import DEFAULT_REGION
 from orthgate.offline.evaluation import Evaluation, evaluate
 from orthgate.project import Project, stack_file_for
 from orthgate.validation import read_config, validate_config
@@ -52,11 +60,16 @@ class Plan:
     settings: Settings
     resources: list[PlannedResource]
     exposure: list[Exposure]
-    cost: CostEstimate
+    cost: CostEstimate | None  # None: the price table has no prices for the region
     evaluation: Evaluation = field(repr=False)
-    # True when the stack file sets no aws:region: the plan then assumes one, while
-    # `pulumi up` takes the provider's (AWS_REGION, the profile's region).
-    region_assumed: bool = False
+    cost_error: str = ""
+    # Where the region came from: "aws:region", "AWS_REGION", "AWS_DEFAULT_REGION", or ""
+    # (assumed: `pulumi up` would take the AWS profile's region).
+    region_from: str = "aws:region"
+
+    @property
+    def region_assumed(self) -> bool:
+        return not self.region_from
 
     def components(self) -> dict[str, list[PlannedResource]]:
         grouped: dict[str, list[PlannedResource]] = defaultdict(list)
@@ -69,12 +82,12 @@ class Plan:
             "stack": self.stack,
             "stackFile": str(self.stack_file),
             "region": self.region,
-            "regionAssumed": self.region_assumed,
+            "regionFrom": self.region_from or "assumed",
             "environment": self.settings.environment,
             "offline": True,
             "resources": [r.as_dict() for r in self.resources],
             "exposure": [row.as_dict() for row in self.exposure],
-            "cost": self.cost.as_dict(),
+            "cost": self.cost.as_dict() if self.cost else {"error": self.cost_error},
         }
 
 
@@ -83,10 +96,17 @@ def plan_stack(
     project: Project | None = None,
     *,
     assumptions: CostAssumptions | None = None,
+    price_region: str | None = None,
 ) -> Plan:
-    """Validate and evaluate a stack file offline; ``ConfigError`` if it is refused."""
+    """Validate and evaluate a stack file offline; ``ConfigError`` if it is refused.
+
+    ``price_region`` prices the stack with another region's prices (for a region the
+    price table lacks: an approximation, and the plan says so).
+    """
     name, path = stack_file_for(stack_or_file, project)
-    return plan_config(read_config(path), name, path, assumptions=assumptions)
+    return plan_config(
+        read_config(path), name, path, assumptions=assumptions, price_region=price_region
+    )
 
 
 def plan_config(
@@ -95,10 +115,17 @@ def plan_config(
     stack_file: Path,
     *,
     assumptions: CostAssumptions | None = None,
+    price_region: str | None = None,
 ) -> Plan:
     settings = validate_config(config)
-    evaluation = evaluate(config, stack=stack)
-    region = str(evaluation.outputs.get("region") or config.get("aws:region"))
+    region, region_from = stack_region(config)
+    evaluation = evaluate(config, stack=stack, region=region)
+    cost, cost_error = None, ""
+    try:
+        cost = estimate(evaluation, settings, price_region or region, assumptions)
+    except UnknownRegionError as error:
+        # The resources and the exposure stand without prices: never lose them for a price.
+        cost_error = f"{error}; `--price-region` prices it with one of those instead"
     return Plan(
         stack=stack,
         stack_file=stack_file,
@@ -106,10 +133,25 @@ def plan_config(
         settings=settings,
         resources=_resources(evaluation),
         exposure=exposure_of(evaluation, settings),
-        cost=estimate(evaluation, settings, region, assumptions),
+        cost=cost,
+        cost_error=cost_error,
         evaluation=evaluation,
-        region_assumed="aws:region" not in config,
+        region_from=region_from,
     )
+
+
+def stack_region(config: dict[str, Any]) -> tuple[str, str]:
+    """The region `pulumi up` would deploy to, and where that came from.
+
+    The stack file's ``aws:region`` first; else, as the AWS provider does, the environment
+    (``AWS_REGION``, then ``AWS_DEFAULT_REGION``); else the mocks' default, said as such.
+    """
+    if config.get("aws:region"):
+        return str(config["aws:region"]), "aws:region"
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(variable):
+            return os.environ[variable], variable
+    return DEFAULT_REGION, ""
 
 
 def _resources(evaluation: Evaluation) -> list[PlannedResource]:
@@ -139,9 +181,14 @@ def render_plan(plan: Plan, *, list_names: bool = True) -> str:
     ]
     if plan.region_assumed:
         lines.append(
-            f"The stack file sets no aws:region: this plan assumes {plan.region}; `pulumi up` "
-            "uses the AWS provider's region (AWS_REGION, or the profile's). Set aws:region in "
+            f"The stack file sets no aws:region, nor does AWS_REGION: this plan assumes "
+            f"{plan.region}; `pulumi up` would use the AWS profile's region. Set aws:region in "
             "the stack file to make both the same."
+        )
+    elif plan.region_from != "aws:region":
+        lines.append(
+            f"The stack file sets no aws:region: the region is {plan.region} from "
+            f"{plan.region_from}, as the AWS provider would take it."
         )
     lines += ["", f"Resources: {len(plan.resources)}"]
     for component, resources in plan.components().items():
@@ -158,7 +205,13 @@ def render_plan(plan: Plan, *, list_names: bool = True) -> str:
             "AWS; deletion protection: AWS refuses to delete it until that is lifted)"
         )
     lines += ["", "Exposure: who can reach what", render_exposure(plan.exposure)]
-    lines += ["", render_costs(plan.cost)]
+    if plan.cost is None:
+        lines += ["", f"Monthly cost estimate: not available: {plan.cost_error}"]
+    else:
+        if plan.cost.region != plan.region:
+            lines += ["", f"Priced with {plan.cost.region}'s prices: an approximation for "
+                      f"{plan.region}, which the price table lacks."]  # fmt: skip
+        lines += ["", render_costs(plan.cost)]
     return "\n".join(lines)
 
 

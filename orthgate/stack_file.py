@@ -299,11 +299,30 @@ for _tag in (_TAG + "set", _TAG + "omap", _TAG + "pairs", _TAG + "value", None):
 
 
 def load_go_yaml(text: str) -> Any:
-    """One YAML document decoded as yaml.v3 decodes it into ``any``."""
+    """The first YAML document of ``text`` decoded as yaml.v3 decodes it into ``any``.
+
+    Like yaml.v3's ``Unmarshal`` ("decodes the first document found"), what follows the
+    first document is not read. A file that is not YAML raises ``StackFileError`` naming
+    the line and column, as the CLI would refuse it.
+    """
+    loader = GoYamlLoader(text)
     try:
-        return yaml.load(text, Loader=GoYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return loader.get_data() if loader.check_data() else None
     except RecursionError:
-        raise StackFileError("the document is nested too deeply for the test harness") from None
+        raise StackFileError("the document is nested too deeply to be read") from None
+    except yaml.MarkedYAMLError as error:
+        raise StackFileError(_yaml_problem(error)) from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"not valid YAML: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    mark = error.problem_mark or error.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    what = " ".join(part for part in (error.context, error.problem) if part)
+    return f"{where}not valid YAML ({what})"
 
 
 def pulumi_value(value: Any, where: str) -> Any:
@@ -362,5 +381,12 @@ def read_stack_config(text: str) -> dict[str, Any]:
     return result
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    return read_stack_config(path.read_text(encoding="utf-8-sig"))
+def read_stack_file(path: Path | str) -> dict[str, Any]:
+    """The ``config:`` block of the stack file at ``path``, as the Pulumi CLI reads it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StackFileError(
+            f"{path}: byte {error.start} is not UTF-8; save the file as UTF-8"
+        ) from None
+    return read_stack_config(text)

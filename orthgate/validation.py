@@ -35,7 +35,7 @@ def validate_config(config: Mapping[str, Any]) -> Settings:
     return contextvars.copy_context().run(load)
 
 
-def read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path | str) -> dict[str, Any]:
     """A stack file's ``config:`` block as the Pulumi CLI reads it.
 
     Raises ``StackFileError`` for a file the CLI would refuse to load.
@@ -43,6 +43,6 @@ def read_config(path: Path) -> dict[str, Any]:
     return stack_file.read_stack_file(path)
 
 
-def validate_file(path: Path) -> Settings:
+def validate_file(path: Path | str) -> Settings:
     """Read a stack file as the CLI does and validate its whole configuration."""
     return validate_config(read_config(path))

@@ -66,8 +66,9 @@ class ConfigError(pulumi.RunError):
         ]
         lines += [f"  - {problem}" for problem in self.problems]
         lines.append(
-            "Fix them in stacks/Pulumi.<stack>.yaml, or with "
-            "`pulumi config set --path '<key path>' <value>`; README.md lists every key."
+            "Fix them in stacks/Pulumi.<stack>.yaml (by hand, with `orthgate config set "
+            "<stack> <key path> <value>`, or `pulumi config set --path '<key path>' <value>`); "
+            "`orthgate validate` checks the file offline; README.md lists every key."
         )
         super().__init__("\n".join(lines))
 

@@ -63,6 +63,9 @@ def run_handler(args: argparse.Namespace) -> int:
     except OrthgateError as error:
         print(f"orthgate: {error}", file=sys.stderr)
         return EXIT_SETUP
+    except OSError as error:  # a file that cannot be read or written: say which and why
+        print(f"orthgate: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_SETUP
     except KeyboardInterrupt:
         print("orthgate: interrupted", file=sys.stderr)
         return 130

@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--price-region",
+        metavar="REGION",
+        help="price with this region's prices (for a region the price table lacks)",
+    )
+    parser.add_argument(
         "--vpn-hours",
         type=float,
         default=None,
@@ -139,7 +144,9 @@ def run_plan(args: argparse.Namespace) -> int:
     from orthgate.plan import plan_stack, render_plan
 
     project = None if _is_path(args.stack) else project_of(args)
-    plan = plan_stack(args.stack, project, assumptions=_assumptions(args))
+    plan = plan_stack(
+        args.stack, project, assumptions=_assumptions(args), price_region=args.price_region
+    )
     if args.json:
         print_json(plan.as_dict())
     else:
@@ -154,12 +161,18 @@ def run_diff(args: argparse.Namespace) -> int:
 
     project = None if _is_path(args.stack) else project_of(args)
     assumptions = _assumptions(args)
-    before = plan_stack(args.stack, project, assumptions=assumptions)
+    before = plan_stack(
+        args.stack, project, assumptions=assumptions, price_region=args.price_region
+    )
     if not args.against.is_file():
         raise StackNotFound(f"{args.against}: no such stack file")
     # Evaluated under the same stack name: names derive from it, and only the edit differs.
     after = plan_config(
-        read_config(args.against), before.stack, args.against, assumptions=assumptions
+        read_config(args.against),
+        before.stack,
+        args.against,
+        assumptions=assumptions,
+        price_region=args.price_region,
     )
     changes = diff_plans(before, after)
     if args.json:

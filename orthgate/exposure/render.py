@@ -41,8 +41,9 @@ def _cells(row: Exposure) -> list[list[str]]:
     ]
 
 
-def render_exposure(rows: list[Exposure]) -> str:
-    """A plain-text table, one block per row, and the two answers a reviewer asks first."""
+def render_exposure(rows: list[Exposure], *, answers: bool = True) -> str:
+    """A plain-text table, one block per row, and (``answers``) the two answers a reviewer
+    asks first; a diff shows rows only."""
     if not rows:
         table = ["Nothing is reachable: no security group admits a source; no Client VPN, no VPN."]
     else:
@@ -57,6 +58,8 @@ def render_exposure(rows: list[Exposure]) -> str:
                     for c, w in zip(cells, widths, strict=True)
                 )
                 table.append(line.rstrip())
+    if not answers:
+        return "\n".join(table)
     plain_internet = [r for r in rows if r.service == DICOM_PLAIN and r.internet]
     unexplained = [r for r in rows if r.path == UNEXPLAINED]
     table += [

@@ -111,6 +111,11 @@ def test_the_diff_shows_the_new_site_s_resources_exposure_and_cost(plan_and_diff
     opened = [r for r in diff["exposure"]["opened"] if NEW_SITE in r["sources"]]
     assert [r["path"] for r in opened] == ["Internet (DICOM proxy east-clinic)"]
     assert not any("plaintext" in r["service"] for r in diff["exposure"]["opened"])
+    # The rows that stay reach the same sources; only who may store through them changed.
+    changed = {c["after"]["path"]: c for c in diff["exposure"]["changed"]}
+    assert changed["Internet (TLS)"]["aeTitlesAdded"] == ["EAST_CLINIC_GW"]
+    assert changed["Internet (TLS)"]["aeTitlesRemoved"] == []
+    assert diff["exposure"]["closed"] == []
     # One NAT gateway fewer (its hours, its data, its public address); the site costs nothing
     # in the cloud.
     lines = plan["cost"]["lines"]
@@ -123,17 +128,45 @@ def test_the_diff_shows_the_new_site_s_resources_exposure_and_cost(plan_and_diff
     assert diff["cost"]["components"].keys() == {"network"}
 
 
-def test_a_plan_without_aws_region_says_which_region_it_assumed(tmp_path, no_cli):
+def dev_in(tmp_path, region: str | None):
+    """The shipped dev stack, in another region or (None) without aws:region."""
+    lines = (STACKS_DIR / "Pulumi.dev.yaml").read_text().splitlines()
+    kept = [
+        line.replace("eu-central-1", region) if region else line
+        for line in lines
+        if region or "aws:region" not in line
+    ]
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def test_a_plan_without_aws_region_takes_the_environment_s_as_the_provider_would(
+    tmp_path, no_cli, monkeypatch
+):
     from orthgate.plan import plan_stack, render_plan
 
-    stack = tmp_path / "Pulumi.dev.yaml"
-    stack.write_text(
-        "\n".join(
-            line
-            for line in (STACKS_DIR / "Pulumi.dev.yaml").read_text().splitlines()
-            if "aws:region" not in line
-        )
-    )
+    stack = dev_in(tmp_path, None)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
     plan = plan_stack(str(stack))
-    assert plan.region_assumed
-    assert "sets no aws:region: this plan assumes eu-central-1" in render_plan(plan)
+    assert (plan.region, plan.region_from) == ("us-east-1", "AWS_REGION")
+    assert plan.cost.region == "us-east-1"
+    assert plan.evaluation.outputs["region"] == "us-east-1"
+    monkeypatch.delenv("AWS_REGION")
+    assumed = plan_stack(str(stack))
+    assert assumed.region_assumed
+    assert "sets no aws:region, nor does AWS_REGION: this plan assumes" in render_plan(assumed)
+
+
+def test_a_region_without_prices_still_gets_resources_and_exposure(tmp_path, no_cli, capsys):
+    stack = dev_in(tmp_path, "ap-south-1")
+    assert main(["plan", str(stack), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["region"] == "ap-south-1"
+    assert plan["resources"]
+    assert "no prices for 'ap-south-1'" in plan["cost"]["error"]
+    assert main(["plan", str(stack), "--json", "--price-region", "us-east-1"]) == 0
+    priced = json.loads(capsys.readouterr().out)
+    assert priced["cost"]["region"] == "us-east-1"
+    assert priced["cost"]["totalMonthlyUsd"] > 0
