@@ -4,12 +4,14 @@ reads it, carried over to the file's text, read back, validated, and only then w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
+import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,19 @@ def edit_stack_file(path: Path, change: Change, *, write: bool = True) -> Edit:
     """Apply ``change`` to the config map of ``path``; write only a valid result.
 
     Raises ``EditError``, ``StackFileError`` or ``ConfigError`` and leaves the file as it was.
+    Edits of one folder's stack files take turns (a lock on the folder), and a file that
+    changed between reading and writing (an editor, another tool) is not overwritten.
     """
-    raw = path.read_bytes()
+    target = Path(os.path.realpath(path))
+    # The mode bits too: root may write any file, but a read-only one was made so on purpose.
+    if write and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+        raise EditError(f"{path} is read-only: nothing was changed (chmod u+w to edit it)")
+    with _folder_lock(target.parent) if write else contextlib.nullcontext():
+        return _edit(path, target, change, write=write)
+
+
+def _edit(path: Path, target: Path, change: Change, *, write: bool) -> Edit:
+    raw = target.read_bytes()
     bom = raw.startswith(b"\xef\xbb\xbf")
     before = raw.decode("utf-8-sig")
     old = read_stack_config(before)
@@ -68,21 +81,38 @@ def edit_stack_file(path: Path, change: Change, *, write: bool = True) -> Edit:
         )
     validate_config(new)
     if write:
-        _write_atomically(path, (b"\xef\xbb\xbf" if bom else b"") + after.encode("utf-8"))
+        if target.read_bytes() != raw:
+            raise EditError(
+                f"{path} changed while the edit was being checked (another editor or tool?): "
+                "nothing was written; run the command again"
+            )
+        _write_atomically(target, (b"\xef\xbb\xbf" if bom else b"") + after.encode("utf-8"))
     return Edit(path, before, after, summary, write, warnings)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` (its target, if a link) in one step, keeping its permissions."""
-    target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(target.stat().st_mode)
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself: no lock file is left behind."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Replace the file ``target`` in one step, keeping its permissions and owner."""
+    info = target.stat()
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temporary, mode)
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        with contextlib.suppress(PermissionError):  # only root may give a file away
+            os.chown(temporary, info.st_uid, info.st_gid)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -448,3 +448,56 @@ def test_the_edited_stack_issues_the_new_workstation_a_profile(edited_prod):
     profiles = edited_prod.outputs["clientVpnProfiles"]
     assert set(profiles) == {"reading-room-1"}
     assert "<cert>\n" in profiles["reading-room-1"]
+
+
+def test_edits_made_at_the_same_time_all_land(prod):
+    import threading
+
+    errors = []
+
+    def add(name: str) -> None:
+        try:
+            editing.add_workstation(prod, name, enable=True, client_cidr="192.168.0.0/22")
+        except (EditError, ConfigError) as error:  # a refusal would say why; none is expected
+            errors.append(error)
+
+    threads = [threading.Thread(target=add, args=(f"ws-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    workstations = read_stack_file(prod)["orthgate:clientVpn"]["workstations"]
+    assert sorted(workstations) == [f"ws-{i}" for i in range(4)]
+
+
+def test_a_file_changed_under_the_edit_is_not_overwritten(prod, monkeypatch):
+    from orthgate.editing import stack_edit
+
+    real = stack_edit.validate_config
+
+    def meanwhile(config):
+        prod.write_text(prod.read_text() + "# an operator's edit\n")
+        return real(config)
+
+    monkeypatch.setattr(stack_edit, "validate_config", meanwhile)
+    with pytest.raises(EditError, match="changed while the edit was being checked"):
+        editing.remove_site(prod, "north-clinic")
+    assert prod.read_text().endswith("# an operator's edit\n")
+    assert "north-clinic" in prod.read_text()
+
+
+def test_a_read_only_file_is_refused_and_the_owner_is_kept(prod):
+    import os
+
+    prod.chmod(0o444)
+    before = prod.read_bytes()
+    with pytest.raises(EditError, match="read-only"):
+        editing.remove_site(prod, "north-clinic")
+    assert prod.read_bytes() == before
+    prod.chmod(0o640)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(prod, *owner)
+    editing.remove_site(prod, "north-clinic")
+    assert (prod.stat().st_uid, prod.stat().st_gid) == owner
+    assert stat.S_IMODE(prod.stat().st_mode) == 0o640
