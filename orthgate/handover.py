@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,22 @@ def pick(outputs: Mapping[str, Any], output: str, name: str, what: str) -> Any:
 
 
 def _write_private(path: Path, content: str, mode: int) -> None:
-    # Opened with its final mode, so the key is never readable by others, not even briefly.
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(content)
-    path.chmod(mode)
+    """Write a new file with its final mode and rename it into place.
+
+    The key is never in a file others can read, not even briefly and not when an older,
+    more open file is replaced; a symbolic link at ``path`` is refused, never followed.
+    """
+    if path.is_symlink():
+        raise HandoverError(f"{path} is a symbolic link: refusing to write a key through it")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def write_bundle(files: Mapping[str, str], dest: Path, *, force: bool = False) -> list[Path]:
@@ -62,8 +74,8 @@ def write_bundle(files: Mapping[str, str], dest: Path, *, force: bool = False) -
     for relative in files:
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             raise HandoverError(f"refusing a bundle path outside the folder: {relative}")
-    if dest.exists() and not dest.is_dir():
-        raise HandoverError(f"{dest} exists and is not a folder")
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise HandoverError(f"{dest} exists and is not a folder (or is a symbolic link)")
     if dest.exists() and any(dest.iterdir()) and not force:
         raise HandoverError(f"{dest} is not empty; use --force to replace the bundle in it")
     dest.mkdir(parents=True, exist_ok=True)
@@ -72,16 +84,26 @@ def write_bundle(files: Mapping[str, str], dest: Path, *, force: bool = False) -
     for relative, content in sorted(files.items()):
         path = dest / relative
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(dest.resolve()):
+            raise HandoverError(f"{path.parent} leads outside {dest} (a symbolic link?)")
         _write_private(path, content, 0o600 if relative in PRIVATE_FILES else 0o644)
         written.append(path)
     return written
 
 
+def stale_files(files: Mapping[str, str], dest: Path) -> list[str]:
+    """Files in ``dest`` that the bundle does not hold (an earlier bundle's, or the site's)."""
+    if not dest.is_dir():
+        return []
+    present = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
+    return sorted(present - set(files))
+
+
 def write_profile(profile: str, dest: Path, *, force: bool = False) -> Path:
     """Write a Client VPN profile (it embeds the workstation's key) to the file ``dest``."""
-    if dest.is_dir():
+    if dest.is_dir() and not dest.is_symlink():
         raise HandoverError(f"{dest} is a folder; name the profile file (e.g. reading-room.ovpn)")
-    if dest.exists() and not force:
+    if (dest.exists() or dest.is_symlink()) and not force:
         raise HandoverError(f"{dest} exists; use --force to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     _write_private(dest, profile, 0o600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from orthgate.handover import (
     PROFILES_OUTPUT,
     outputs_from_file,
     pick,
+    stale_files,
     write_bundle,
     write_profile,
 )
@@ -78,7 +80,10 @@ def run_profile(args: argparse.Namespace) -> int:
 def run_bundle(args: argparse.Namespace) -> int:
     files = pick(_outputs(args), BUNDLES_OUTPUT, args.site, "site")
     dest = args.dest or Path(f"proxy-{args.site}")
+    stale = stale_files(files, dest)
     written = write_bundle(files, dest, force=args.force)
     print(f"wrote {len(written)} files for site {args.site} to {dest}")
+    if stale:
+        print(f"left in place, not part of this bundle: {', '.join(stale)}", file=sys.stderr)
     print(f"on the site's machine: cd {dest.name} && docker compose up -d")
     return EXIT_OK

@@ -170,3 +170,35 @@ def test_the_project_is_found_from_a_subdirectory_and_from_elsewhere(tmp_path, m
     monkeypatch.setenv("ORTHGATE_PROJECT_DIR", str(PROJECT_ROOT))
     assert main(["validate", "dev"]) == 0
     assert shutil.which("pulumi") is None
+
+
+def test_a_key_never_lands_in_an_open_file_nor_through_a_link(tmp_path, outputs_file, capsys):
+    source = ["--outputs", str(outputs_file)]
+    open_file = tmp_path / "open.ovpn"
+    open_file.write_text("old")
+    open_file.chmod(0o644)
+    assert main(["profile", "prod", "reading-room-1", str(open_file), *source, "--force"]) == 0
+    assert mode(open_file) == 0o600
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not yours")
+    link = tmp_path / "link.ovpn"
+    link.symlink_to(elsewhere)
+    assert main(["profile", "prod", "reading-room-1", str(link), *source, "--force"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert elsewhere.read_text() == "not yours"
+    # A bundle folder whose subfolder points elsewhere is refused too.
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    (tmp_path / "outside").mkdir()
+    (dest / "tls").symlink_to(tmp_path / "outside")
+    assert main(["bundle", "prod", "north-clinic", str(dest), *source, "--force"]) == 2
+    assert not (tmp_path / "outside" / "site.key").exists()
+
+
+def test_a_forced_bundle_names_the_files_it_left(tmp_path, outputs_file, capsys):
+    dest = tmp_path / "site"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("the site's own")
+    assert main(["bundle", "prod", "north-clinic", str(dest), "--outputs", str(outputs_file),
+                 "--force"]) == 0  # fmt: skip
+    assert "not part of this bundle: notes.txt" in capsys.readouterr().err
