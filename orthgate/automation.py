@@ -33,13 +33,25 @@ from orthgate.project import Project, find_project, stack_file_for
 from orthgate.stack_file import load_go_yaml
 from orthgate.validation import read_config, validate_config
 
+__all__ = [
+    "DEFAULT_BACKEND_URL",
+    "InlineProgram",
+    "OrthgateStack",
+    "check_passphrase",
+    "explain",
+    "inline_program",
+    "open_stack",
+    "pulumi_command",
+]
+
 # Where state lives when the operator has not chosen: the same default as `make up`, so the
 # command, the Makefile and the API see one and the same stacks.
 DEFAULT_BACKEND_URL = "file://~"
 PULUMI_INSTALL_HINT = (
     "install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/, e.g. "
     "`curl -fsSL https://get.pulumi.com | sh`), then open a new shell or add "
-    "~/.pulumi/bin to PATH; or pass pulumi_root= (--pulumi-root) where it is installed"
+    "~/.pulumi/bin to PATH; or give its folder with --pulumi-root (pulumi_root= from "
+    "Python)"
 )
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 # Backends whose default secrets provider is the service's own: no passphrase needed.

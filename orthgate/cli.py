@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,10 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the orthgate project (default: $ORTHGATE_PROJECT_DIR, else the nearest "
         "directory up from here with an orthgate Pulumi.yaml)",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(f"orthgate.commands.{module_name}").register(subparsers)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("orthgate")
+    except importlib.metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "(not installed: a checkout)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,7 +99,18 @@ def stack_file_schema() -> dict[str, Any]:
         if field.is_required():
             spellings = (f"{NAMESPACE}:{alias}", alias, f"{NAMESPACE}:config:{alias}")
             required.append({"anyOf": [{"required": [key]} for key in spellings]})
-    properties["aws:region"] = {"type": "string", "description": AWS_REGION_DESCRIPTION}
+    # The AWS provider checks its own keys; a region may even be a secret.
+    properties["aws:region"] = {
+        "anyOf": [{"type": "string"}, {"$ref": "#/definitions/secureValue"}],
+        "description": AWS_REGION_DESCRIPTION,
+    }
+    defs["secureValue"] = {
+        "type": "object",
+        "properties": {"secure": {"type": "string"}},
+        "required": ["secure"],
+        "additionalProperties": False,
+        "description": "a value encrypted by `pulumi config set --secret`",
+    }
     # Any other namespace's key, as `ns:key` or `ns:config:key`; its provider checks it.
     patterns[f"^(?!{NAMESPACE}:)[^:]+:(config:)?[^:]+$"] = {}
     config = {

@@ -273,7 +273,7 @@ def run_site_add(args: argparse.Namespace) -> int:
         args,
         lambda path: editing.add_site(path, site, write=not args.dry_run),
         lambda stack: (
-            f"`pulumi up --stack {stack}`, then hand the site its bundle with "
+            f"{_pulumi_up(stack)}, then hand the site its bundle with "
             f"`orthgate bundle {stack} {args.name} DEST`"
         ),
     )
@@ -283,7 +283,7 @@ def run_site_remove(args: argparse.Namespace) -> int:
     return _run(
         args,
         lambda path: editing.remove_site(path, args.name, write=not args.dry_run),
-        lambda stack: f"`pulumi up --stack {stack}`, then retire the site's proxy machine",
+        lambda stack: f"{_pulumi_up(stack)}, then retire the site's proxy machine",
     )
 
 
@@ -298,7 +298,7 @@ def run_workstation_add(args: argparse.Namespace) -> int:
             write=not args.dry_run,
         ),
         lambda stack: (
-            f"`pulumi up --stack {stack}`, then write its profile with "
+            f"{_pulumi_up(stack)}, then write its profile with "
             f"`orthgate profile {stack} {args.name}`"
         ),
     )
@@ -334,6 +334,13 @@ def run_modality_remove(args: argparse.Namespace) -> int:
 def run_config_set(args: argparse.Namespace) -> int:
     def edit(path: Path) -> editing.Edit:
         value = args.value if args.string else load_go_yaml(args.value)
+        if isinstance(value, int) and not isinstance(value, bool) and str(value) != args.value:
+            # The README's pitfall: yaml.v3 reads 0104 as octal (68), 1_000 as 1000.
+            print(
+                f"note: the Pulumi CLI reads {args.value} as the number {value}; "
+                "pass --string to keep it as text",
+                file=sys.stderr,
+            )
         return editing.set_value(path, args.key_path, value, write=not args.dry_run)
 
     return _run(args, edit, _pulumi_up)
@@ -348,7 +355,7 @@ def run_config_unset(args: argparse.Namespace) -> int:
 
 
 def _pulumi_up(stack: str) -> str:
-    return f"`pulumi up --stack {stack}`"
+    return f"`orthgate plan {stack}` to review, then `orthgate up {stack}`"
 
 
 def _run(

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema_parser = subparsers.add_parser(
         "schema",
         help="write the JSON Schema of a stack file",
-        description="Write the JSON Schema (draft 2020-12) of stacks/Pulumi.<stack>.yaml, "
+        description="Write the JSON Schema (draft 7) of stacks/Pulumi.<stack>.yaml, "
         "generated from the configuration model. Each shipped stack file names it in its "
         "first line, so editors with a YAML language server complete and check keys.",
         epilog="examples:\n"
