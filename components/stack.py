@@ -22,6 +22,7 @@ from orthgate.components.client_vpn import ClientVpn, ClientVpnArgs
 from orthgate.components.config import Settings, load_settings
 from orthgate.components.config.deployment import planned_orthanc, proxy_sources
 from orthgate.components.config.rendered_sizes import registered_senders
+from orthgate.components.config.sender_rules import plaintext_source_ranges
 from orthgate.components.dicom_proxy import DicomProxyAccess, DicomProxyAccessArgs
 from orthgate.components.naming import Naming
 from orthgate.components.network import SecureNetwork, SecureNetworkArgs
@@ -94,6 +95,7 @@ def build(settings: Settings) -> dict[str, Any]:
         private_source_groups=private_source_groups,
         senders=registered_senders(settings),
         proxy_sources=proxy_sources(settings.dicom_proxies),
+        plaintext_sources=plaintext_source_ranges(settings),
     )
     server = OrthancServer("orthanc", server_args)
 

@@ -34,16 +34,18 @@ def _private_sources(settings: Settings) -> list[tuple[str, IPv4Network]]:
     network = settings.network
     sources = [("an on-premises range", cidr) for cidr in network.private_path_cidrs]
     if settings.client_vpn.enabled:
-        # Client VPN source-NATs every workstation to its interfaces in these subnets.
+        # Client VPN source-NATs every workstation to its interfaces in the subnets it is
+        # associated with (the first associatedSubnets private ones), and only those.
         layout = network.layout_if_valid()
         if layout is not None:  # else refused by NetworkSettings.problems
-            sources += [("a private subnet (Client VPN)", cidr) for cidr in layout.private]
+            associated = layout.private[: settings.client_vpn.associated_subnets]
+            sources += [("a Client VPN subnet", cidr) for cidr in associated]
     return sources
 
 
 def plaintext_source_ranges(settings: Settings) -> list[str]:
     """The ranges nginx takes plaintext DICOM from (its geo map): what OrthancServer gets
-    as the private paths and, with the Client VPN, the private subnets."""
+    as the private paths and, with the Client VPN, the subnets it is associated with."""
     return [str(cidr) for _, cidr in _private_sources(settings)]
 
 
@@ -58,7 +60,8 @@ def _sources_on_private_paths(settings: Settings) -> Iterator[Problem]:
                 (*_MODALITIES, i, "sourceCidrs", j),
                 "is not inside a private path, so no plaintext DICOM can come from it: "
                 "give a range inside an on-premises range (orthgate:network) or, with the "
-                f"Client VPN, a private subnet. Private paths: {listed}",
+                "Client VPN, a private subnet it is associated with "
+                f"(orthgate:clientVpn.associatedSubnets). Private paths: {listed}",
                 str(cidr),
             )
 

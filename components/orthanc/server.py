@@ -35,7 +35,7 @@ from orthgate.components.orthanc.data import (
     postgresql_index,
     storage_bucket,
 )
-from orthgate.components.orthanc.plan import CLIENT_VPN_SOURCE, HOST, OrthancPlan, plan_orthanc
+from orthgate.components.orthanc.plan import HOST, OrthancPlan, plan_orthanc
 from orthgate.components.pki import CertificateAuthority, IssuedCertificate
 from orthgate.components.render import paths
 from orthgate.components.render.docker_networks import container_block, sender_ranges
@@ -63,6 +63,10 @@ class OrthancServerArgs:
     # Security groups whose members reach Orthanc privately (e.g. the Client VPN endpoint,
     # which source-NATs its clients): TLS DICOM, plaintext DICOM and HTTPS.
     private_source_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Where plaintext DICOM may come from, as Orthanc's host sees it: the private paths and
+    # the Client VPN's subnets (config.sender_rules.plaintext_source_ranges, which the
+    # config rules check sourceCidrs against).
+    plaintext_sources: Sequence[str] = ()
     # site -> serial of its current certificate. The sites get their certificates from this
     # server's CA, so the stack fills this once they exist; it is read when the revocation
     # list resolves, which is after the program has declared everything.
@@ -312,16 +316,7 @@ class OrthancServer(pulumi.ComponentResource):
             ca_cert_pem=self.dicom_ca.cert_pem,
             revocation_list=self.revocation_list,
             senders=senders,
-            # Where plaintext DICOM may come from: the private paths, and the Client VPN's
-            # interfaces (it source-NATs its clients) in the private subnets.
-            plaintext_sources=[
-                *network.private_path_cidrs,
-                *(
-                    network.private_subnet_cidrs
-                    if CLIENT_VPN_SOURCE in args.private_source_groups
-                    else []
-                ),
-            ],
+            plaintext_sources=list(args.plaintext_sources),
             bucket_name=self.bucket_name,
             database_address=self.database_endpoint,
             database_secret_arn=database.master_secret_arn if database else None,

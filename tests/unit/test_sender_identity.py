@@ -147,7 +147,7 @@ def test_source_ranges_must_lie_on_a_private_path():
 
 
 def test_client_vpn_senders_may_name_the_private_subnets():
-    raw = config([{**CT, "sourceCidrs": ["10.40.4.0/22"]}])
+    raw = config([{**CT, "sourceCidrs": ["10.40.0.0/22"]}])
     with pytest.raises(ConfigError):
         parse_settings(raw)  # without the Client VPN, nothing comes from there
     raw["clientVpn"] = {
@@ -156,7 +156,12 @@ def test_client_vpn_senders_may_name_the_private_subnets():
         "workstations": ["reading-1"],
     }
     private = parse_settings(raw)
-    assert [str(c) for c in private.orthanc.modalities[0].source_cidrs] == ["10.40.4.0/22"]
+    assert [str(c) for c in private.orthanc.modalities[0].source_cidrs] == ["10.40.0.0/22"]
+    # Only a subnet the Client VPN is associated with: from the second, nothing arrives.
+    raw["orthanc"]["modalities"][0]["sourceCidrs"] = ["10.40.4.0/22"]
+    assert "associatedSubnets" in " ".join(problems(raw).values())
+    raw["clientVpn"]["associatedSubnets"] = 2
+    parse_settings(raw)
 
 
 def test_overlapping_ranges_of_different_modalities_are_refused_identical_ones_shared():
@@ -338,10 +343,12 @@ def test_the_declared_maps_and_their_size_bound_come_from_the_validated_config()
     assert declared["senderMaps"] == render_sender_maps(
         identities, plaintext_source_ranges(settings)
     )
-    # The Client VPN's subnets count as a private path: its clients arrive from there.
+    # The Client VPN's subnets count as a private path: its clients arrive from there, and
+    # only from the subnets it is associated with (one here, of the stack's two).
     on_prem = {str(c) for c in settings.network.private_path_cidrs}
     subnets = set(plaintext_source_ranges(settings)) - on_prem
-    assert len(subnets) == settings.network.availability_zones
+    assert len(subnets) == settings.client_vpn.associated_subnets == 1
+    assert settings.network.availability_zones == 2
     for subnet in subnets:
         assert f"{subnet} " in declared["senderMaps"]
     size = len(evaluation.named("orthanc-nginx-files-secret-value").inputs["secretString"])
