@@ -202,3 +202,8 @@ def test_a_forced_bundle_names_the_files_it_left(tmp_path, outputs_file, capsys)
     assert main(["bundle", "prod", "north-clinic", str(dest), "--outputs", str(outputs_file),
                  "--force"]) == 0  # fmt: skip
     assert "not part of this bundle: notes.txt" in capsys.readouterr().err
+
+
+def test_schema_and_reference_check_the_committed_files_without_the_cli(capsys):
+    assert main(["schema", "--check"]) == 0
+    assert main(["reference", "--check"]) == 0
