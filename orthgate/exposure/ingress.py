@@ -10,6 +10,7 @@ from orthgate.components.config import Settings
 from orthgate.components.config.orthanc import HTTPS_PORT, ORTHANC_DICOM_PORT
 from orthgate.exposure.declared import INGRESS, INLINE_RULES, OTHER_RULES, Declarations, Endpoint
 from orthgate.exposure.paths import Paths
+from orthgate.exposure.proxy_sites import proxy_site_rows
 from orthgate.exposure.row import DICOM_PLAIN, DICOM_TLS, HTTPS, UNEXPLAINED, Exposure
 from orthgate.exposure.senders import senders_of
 from orthgate.exposure.vpn_endpoints import client_vpn_endpoint_rows, tunnel_rows
@@ -63,6 +64,7 @@ class _Builder:
                 self._unexplained(resource, "a security group rule resource")
         self.rows += client_vpn_endpoint_rows(self.d, self.settings)
         self.rows += tunnel_rows(self.d)
+        self.rows += proxy_site_rows(self.d.evaluation, self.settings)
         return sorted(set(self.rows), key=_sort_key)
 
     def _unexplained(self, rule: Declared, why: str) -> None:

@@ -82,7 +82,7 @@ def test_the_plan_s_exposure_never_shows_plaintext_from_the_internet(plan_and_di
     rows = plan["exposure"]
     plaintext = [r for r in rows if "plaintext" in r["service"]]
     assert plaintext
-    assert all(r["path"].startswith("site-to-site VPN") for r in plaintext)
+    assert all(r["path"].startswith(("site-to-site VPN", "site LAN (")) for r in plaintext)
     proxy = [r for r in rows if r["path"] == "Internet (DICOM proxy north-clinic)"]
     assert [r["sources"] for r in proxy] == [["198.51.100.32/29"]]
 
@@ -110,7 +110,11 @@ def test_the_diff_shows_the_new_site_s_resources_exposure_and_cost(plan_and_diff
     assert {r["type"] for r in removed} >= {"aws:ec2/natGateway:NatGateway"}
     opened = [r for r in diff["exposure"]["opened"] if NEW_SITE in r["sources"]]
     assert [r["path"] for r in opened] == ["Internet (DICOM proxy east-clinic)"]
-    assert not any("plaintext" in r["service"] for r in diff["exposure"]["opened"])
+    # The only plaintext the edit opens is the new proxy's listener on its site's LAN.
+    plain = [r for r in diff["exposure"]["opened"] if "plaintext" in r["service"]]
+    assert [(r["path"], r["address"]) for r in plain] == [
+        ("site LAN (east-clinic)", "192.168.60.10:104")
+    ]
     # The rows that stay reach the same sources; only who may store through them changed.
     changed = {c["after"]["path"]: c for c in diff["exposure"]["changed"]}
     assert changed["Internet (TLS)"]["aeTitlesAdded"] == ["EAST_CLINIC_GW"]

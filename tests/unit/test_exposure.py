@@ -168,6 +168,18 @@ def test_prod_exactly(evaluated):
     campus = "site-to-site VPN main-campus"
     certificates = ("DX_ROOM_2", "NORTH_CLINIC_GW")  # a TLS modality and a proxy site
     assert _rows(evaluated["prod"][1]) == {
+        # The site's proxy machine: plaintext on its LAN address only, from its one modality
+        # (the stack file's listenAddress, listenPort default 104 and modalities).
+        (
+            "DICOM proxy north-clinic (the site's machine)",
+            104,
+            "tcp",
+            PLAIN,
+            "site LAN (north-clinic)",
+            ("the site's LAN, to 192.168.50.10",),
+            (),
+            ("US_NORTH_1",),
+        ),
         # No webAllowedCidrs: the public HTTPS listener admits no one.
         ("public NLB", 443, "tcp", HTTPS, "none", (), (), ()),
         (
@@ -295,7 +307,7 @@ def test_a_fleets_host_rules_are_the_second_hop_of_its_load_balancers(evaluated)
     rows = evaluated["prod"][1]
     proxy = next(r for r in rows if r.path == "Internet (DICOM proxy north-clinic)")
     assert "orthanc-dicom-tls-from-lb-public" in proxy.rules
-    plain = [r for r in rows if r.service == PLAIN]
+    plain = [r for r in rows if r.service == PLAIN and not r.path.startswith("site LAN")]
     assert all("orthanc-dicom-plain-from-lb-internal" in r.rules for r in plain)
 
 
@@ -315,7 +327,7 @@ def test_plaintext_dicom_never_has_an_internet_path(evaluated, name):
         if row.service == PLAIN:
             assert not row.internet, row
             assert row.path == "Client VPN" or row.path.startswith(
-                ("site-to-site VPN ", "Direct Connect")
+                ("site-to-site VPN ", "Direct Connect", "site LAN (")
             ), row
     assert "Plaintext DICOM reachable from the Internet: no" in render_exposure(rows)
 
@@ -368,3 +380,19 @@ def test_the_table_shows_every_row(evaluated):
     for expected in ("11112/tcp", "4242/tcp", "443/udp", "except 172.30.1.0/24", "CT_ONE"):
         assert expected in text
     assert "Direct Connect" in text
+
+
+def test_a_proxy_accepting_any_modality_says_so():
+    from orthgate.exposure.proxy_sites import proxy_site_rows
+
+    config = read_stack_file(STACKS_DIR / "Pulumi.prod.yaml")
+    site = config["orthgate:dicomProxies"][0]
+    del site["modalities"]
+    site["acceptAnyModality"] = True
+    site["listenPort"] = 11104
+    settings = validate_config(config)
+    evaluation = evaluate(config, stack="prod")  # the row is read off the rendered bundle
+    [row] = proxy_site_rows(evaluation, settings)
+    assert (row.port, row.address) == (11104, "192.168.50.10:11104")
+    assert row.ae_titles == ("any AE title (acceptAnyModality)",)
+    assert "any host on the site's LAN" in row.authentication
