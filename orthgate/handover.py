@@ -47,7 +47,16 @@ def pick(outputs: Mapping[str, Any], output: str, name: str, what: str) -> Any:
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none"
         raise HandoverError(f"no {what} named {name!r} in {output} ({what}s: {known})")
-    return entries[name]
+    entry = entries[name]
+    files_ok = isinstance(entry, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
+    )
+    if not (isinstance(entry, str) or files_ok):
+        raise HandoverError(
+            f"{output}.{name} is not what the stack writes (text, or file name -> text): "
+            "is this the output of `pulumi stack output --json --show-secrets`?"
+        )
+    return entry
 
 
 def _write_private(path: Path, content: str, mode: int) -> None:
@@ -105,6 +114,6 @@ def write_profile(profile: str, dest: Path, *, force: bool = False) -> Path:
         raise HandoverError(f"{dest} is a folder; name the profile file (e.g. reading-room.ovpn)")
     if (dest.exists() or dest.is_symlink()) and not force:
         raise HandoverError(f"{dest} exists; use --force to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_private(dest, profile, 0o600)
     return dest

@@ -9,6 +9,7 @@ holds: lookups (zones, AMIs) are answered by the mocks.
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from orthgate.costs import (
     estimate,
     render_costs,
 )
+from orthgate.errors import OrthgateError
 from orthgate.exposure import Exposure, exposure_of, render_exposure
 from orthgate.offline.aws_mock import DEFAULT_REGION
 from orthgate.offline.evaluation import Evaluation, evaluate
@@ -146,12 +148,32 @@ def stack_region(config: dict[str, Any]) -> tuple[str, str]:
     The stack file's ``aws:region`` first; else, as the AWS provider does, the environment
     (``AWS_REGION``, then ``AWS_DEFAULT_REGION``); else the mocks' default, said as such.
     """
-    if config.get("aws:region"):
-        return str(config["aws:region"]), "aws:region"
+    given = config.get("aws:region")
+    if given:
+        return _region_name(given, "aws:region"), "aws:region"
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(variable):
-            return os.environ[variable], variable
+            return _region_name(os.environ[variable], variable), variable
     return DEFAULT_REGION, ""
+
+
+# AWS region names: eu-central-1, us-gov-west-1, cn-north-1, ap-southeast-5, ...
+_REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def _region_name(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise RegionError(
+            f"{where} is not a plain region name (a secret or an object?): the offline plan "
+            "needs to know the region; write it in clear, e.g. eu-central-1"
+        )
+    if not _REGION_NAME.fullmatch(value):
+        raise RegionError(f"{where} = {value!r} is not an AWS region name such as eu-central-1")
+    return value
+
+
+class RegionError(OrthgateError):
+    """The region a plan would deploy to cannot be read or is not a region."""
 
 
 def _resources(evaluation: Evaluation) -> list[PlannedResource]:
@@ -209,8 +231,8 @@ def render_plan(plan: Plan, *, list_names: bool = True) -> str:
         lines += ["", f"Monthly cost estimate: not available: {plan.cost_error}"]
     else:
         if plan.cost.region != plan.region:
-            lines += ["", f"Priced with {plan.cost.region}'s prices: an approximation for "
-                      f"{plan.region}, which the price table lacks."]  # fmt: skip
+            lines += ["", f"Priced with {plan.cost.region}'s prices (--price-region): an "
+                      f"approximation for {plan.region}."]  # fmt: skip
         lines += ["", render_costs(plan.cost)]
     return "\n".join(lines)
 

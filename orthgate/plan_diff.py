@@ -72,6 +72,10 @@ class PlanDiff:
             "beforeMonthlyUsd": round(self.before.cost.total_usd, 2),
             "afterMonthlyUsd": round(self.after.cost.total_usd, 2),
             "changeMonthlyUsd": round(self.cost_change, 2),
+            # Lines without a price are in neither total: a change among them is not in the
+            # figures above.
+            "unpricedBefore": sorted({ln.item for ln in self.before.cost.unpriced}),
+            "unpricedAfter": sorted({ln.item for ln in self.after.cost.unpriced}),
             "components": {
                 name: {"before": round(old, 2), "after": round(new, 2)}
                 for name, (old, new) in self.component_cost_changes().items()
@@ -183,6 +187,14 @@ def render_diff(diff: PlanDiff) -> str:
     lines += ["", f"Monthly cost: ${before:,.2f} -> ${after:,.2f} ({diff.cost_change:+,.2f})"]
     for name, (old, new) in diff.component_cost_changes().items():
         lines.append(f"  {name}: ${old:,.2f} -> ${new:,.2f} ({new - old:+,.2f})")
+    unpriced_before = {line.item for line in diff.before.cost.unpriced}
+    unpriced_after = {line.item for line in diff.after.cost.unpriced}
+    added = sorted(unpriced_after - unpriced_before)
+    gone = sorted(unpriced_before - unpriced_after)
+    if added or gone:
+        parts = [f"added {', '.join(added)}"] if added else []
+        parts += [f"removed {', '.join(gone)}"] if gone else []
+        lines.append(f"  NOT in these figures (no price in the table): {'; '.join(parts)}")
     if diff.after.cost.unverified or diff.after.cost.unpriced:
         lines.append(
             "  (estimate from the package's price table; unverified or unpriced lines: "

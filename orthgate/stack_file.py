@@ -305,8 +305,9 @@ def load_go_yaml(text: str) -> Any:
     first document is not read. A file that is not YAML raises ``StackFileError`` naming
     the line and column, as the CLI would refuse it.
     """
-    loader = GoYamlLoader(text)
+    loader = None
     try:
+        loader = GoYamlLoader(text)  # its reader already refuses control characters
         return loader.get_data() if loader.check_data() else None
     except RecursionError:
         raise StackFileError("the document is nested too deeply to be read") from None
@@ -315,7 +316,8 @@ def load_go_yaml(text: str) -> Any:
     except yaml.YAMLError as error:
         raise StackFileError(f"not valid YAML: {error}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError) -> str:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +91,33 @@ def _edit(path: Path, target: Path, change: Change, *, write: bool) -> Edit:
     return Edit(path, before, after, summary, write, warnings)
 
 
+# How long an edit waits for another one to finish before it gives up and says so.
+LOCK_WAIT_SECONDS = 30.0
+
+
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on the folder itself: no lock file is left behind."""
-    handle = os.open(folder, os.O_RDONLY)
+    """An exclusive lock on the folder itself: no lock file is left behind.
+
+    Not re-entrant: an edit started from within another edit's change waits, then fails.
+    """
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle = os.open(folder, os.O_RDONLY)
+    except PermissionError as error:
+        raise EditError(f"{folder}: cannot open the folder to lock it ({error.strerror})") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EditError(
+                        f"another edit of a stack file in {folder} has been running for "
+                        f"{LOCK_WAIT_SECONDS:g} s: nothing was changed; try again"
+                    ) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(handle)  # closing releases the lock
@@ -111,8 +133,11 @@ def _write_atomically(target: Path, data: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temporary, stat.S_IMODE(info.st_mode))
-        with contextlib.suppress(PermissionError):  # only root may give a file away
-            os.chown(temporary, info.st_uid, info.st_gid)
+        # Only root may give a file away; a member of the file's group may keep the group.
+        with contextlib.suppress(PermissionError):
+            os.chown(temporary, info.st_uid, -1)
+        with contextlib.suppress(PermissionError):
+            os.chown(temporary, -1, info.st_gid)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -86,6 +86,13 @@ def test_a_file_the_pulumi_cli_would_not_read_is_refused_as_such(tmp_path, capsy
     broken.write_text("config:\n  orthgate:environment: dev\n  orthgate:environment: prd\n")
     assert main(["validate", str(broken)]) == 1
     assert "already defined" in capsys.readouterr().err
+    # A control character (a pasted terminal colour, say) is refused in words too.
+    pasted = tmp_path / "Pulumi.pasted.yaml"
+    pasted.write_text("config:\n  orthgate:environment: dev # \x1b[31m\n")
+    assert main(["validate", "--json", str(pasted), str(broken)]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert [r["valid"] for r in results] == [False, False]
+    assert "unacceptable character" in results[0]["problems"][0]["rule"]
 
 
 def test_an_unknown_stack_names_the_ones_there_are(capsys):

@@ -130,6 +130,9 @@ def test_the_diff_shows_the_new_site_s_resources_exposure_and_cost(plan_and_diff
     saved = nat_hours[0]["monthlyUsd"] + nat_data[0]["monthlyUsd"] + eips[0]["monthlyUsd"]
     assert diff["cost"]["changeMonthlyUsd"] == pytest.approx(-saved, abs=0.01)
     assert diff["cost"]["components"].keys() == {"network"}
+    # What has no price is in neither total, and the diff says so.
+    assert "RDS gp3 storage" in diff["cost"]["unpricedBefore"]
+    assert diff["cost"]["unpricedAfter"] == diff["cost"]["unpricedBefore"]
 
 
 def dev_in(tmp_path, region: str | None):
@@ -174,3 +177,36 @@ def test_a_region_without_prices_still_gets_resources_and_exposure(tmp_path, no_
     priced = json.loads(capsys.readouterr().out)
     assert priced["cost"]["region"] == "us-east-1"
     assert priced["cost"]["totalMonthlyUsd"] > 0
+
+
+@pytest.mark.parametrize(
+    ("region", "env", "said"),
+    [
+        ("Mars", None, "aws:region = 'Mars' is not an AWS region name"),
+        (None, " us-east-1", "AWS_REGION = ' us-east-1' is not an AWS region name"),
+    ],
+)
+def test_a_region_that_is_no_region_is_refused_in_one_line(
+    tmp_path, no_cli, monkeypatch, capsys, region, env, said
+):
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    if env is None:
+        monkeypatch.delenv("AWS_REGION", raising=False)
+    else:
+        monkeypatch.setenv("AWS_REGION", env)
+    stack = dev_in(tmp_path, region)
+    assert main(["plan", str(stack)]) == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+
+
+def test_a_secret_region_is_named_as_what_the_plan_cannot_read(tmp_path, no_cli, capsys):
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(
+        (STACKS_DIR / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("aws:region: eu-central-1", "aws:region:\n    secure: AAABAKx")
+    )
+    assert main(["plan", str(stack)]) == 2
+    assert "aws:region is not a plain region name" in capsys.readouterr().err

@@ -501,3 +501,22 @@ def test_a_read_only_file_is_refused_and_the_owner_is_kept(prod):
     editing.remove_site(prod, "north-clinic")
     assert (prod.stat().st_uid, prod.stat().st_gid) == owner
     assert stat.S_IMODE(prod.stat().st_mode) == 0o640
+
+
+def test_an_edit_waiting_on_another_gives_up_and_says_so(prod, monkeypatch):
+    import fcntl
+    import os
+
+    from orthgate.editing import stack_edit
+
+    monkeypatch.setattr(stack_edit, "LOCK_WAIT_SECONDS", 0.2)
+    before = prod.read_bytes()
+    holder = os.open(prod.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(EditError, match="another edit of a stack file"):
+            editing.remove_site(prod, "north-clinic")
+    finally:
+        os.close(holder)
+    assert prod.read_bytes() == before
+    editing.remove_site(prod, "north-clinic")  # once the other edit is done, it goes through
