@@ -242,10 +242,10 @@ class RegisteredModality(Section):
     certificate the program issues it."""
     source_cidrs: list[Ipv4Cidr] = []
     """`connection: private` only, and not empty when given: the ranges the modality sends
-    from, each inside an on-premises range (or, with the Client VPN, a private subnet it is
-    associated with: the first `associatedSubnets` of them); different modalities' ranges
-    are identical or do not overlap. Unset: anywhere a private path reaches that no other
-    modality's `sourceCidrs` cover."""
+    from, each inside an on-premises range (or, with the Client VPN, the subnets it is
+    associated with, the first `associatedSubnets` private ones, all of them whole: AWS picks
+    one per session); different modalities' ranges are identical or do not overlap. Unset:
+    anywhere a private path reaches that no other modality's `sourceCidrs` cover."""
 
     def problems(self, at: Loc) -> Iterator[Problem]:
         if self.connection == "tls" and "source_cidrs" in self.model_fields_set:

@@ -23,6 +23,7 @@ _MODALITIES: Loc = ("orthanc", "modalities")
 
 def sender_problems(settings: Settings) -> Iterator[Problem]:
     yield from _sources_on_private_paths(settings)
+    yield from _whole_client_vpn(settings)
     yield from _somewhere_left(settings)
     yield from _overlapping_sources(settings)
     yield from _reissued_names(settings)
@@ -63,6 +64,30 @@ def _sources_on_private_paths(settings: Settings) -> Iterator[Problem]:
                 "Client VPN, a private subnet it is associated with "
                 f"(orthgate:clientVpn.associatedSubnets). Private paths: {listed}",
                 str(cidr),
+            )
+
+
+def _client_vpn_subnets(settings: Settings) -> list[IPv4Network]:
+    return [cidr for what, cidr in _private_sources(settings) if what == "a Client VPN subnet"]
+
+
+def _whole_client_vpn(settings: Settings) -> Iterator[Problem]:
+    """AWS picks the associated subnet of each Client VPN session: a modality that claims
+    some of them would store under its AE title only some of the time."""
+    subnets = _client_vpn_subnets(settings)
+    for i, modality in enumerate(settings.orthanc.modalities):
+        inside = [c for c in modality.source_cidrs if any(c.subnet_of(s) for s in subnets)]
+        if not inside:
+            continue
+        missing = [s for s in subnets if not any(s.subnet_of(c) for c in modality.source_cidrs)]
+        if missing:
+            yield Problem(
+                (*_MODALITIES, i, "sourceCidrs"),
+                "claims part of the Client VPN's subnets, but AWS sends each workstation "
+                "through any of the associated ones: list all of them whole "
+                f"({', '.join(str(s) for s in subnets)}), or give this modality "
+                "`connection: tls`",
+                [str(c) for c in modality.source_cidrs],
             )
 
 

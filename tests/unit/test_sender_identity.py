@@ -161,6 +161,9 @@ def test_client_vpn_senders_may_name_the_private_subnets():
     raw["orthanc"]["modalities"][0]["sourceCidrs"] = ["10.40.4.0/22"]
     assert "associatedSubnets" in " ".join(problems(raw).values())
     raw["clientVpn"]["associatedSubnets"] = 2
+    # Two associated subnets: AWS picks one per session, so a modality claims both or none.
+    assert "list all of them whole" in " ".join(problems(raw).values())
+    raw["orthanc"]["modalities"][0]["sourceCidrs"] = ["10.40.0.0/22", "10.40.4.0/22"]
     parse_settings(raw)
 
 
