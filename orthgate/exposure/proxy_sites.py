@@ -11,9 +11,9 @@ import yaml
 
 from orthgate.components.config import Settings
 from orthgate.exposure.row import DICOM_PLAIN, Exposure
+from orthgate.handover import BUNDLES_OUTPUT
 from orthgate.offline.evaluation import Evaluation
 
-BUNDLES_OUTPUT = "dicomProxyBundles"
 _LOOPBACK = ("127.", "localhost", "[::1]")
 
 
