@@ -29,7 +29,7 @@ from pulumi import automation as auto
 
 from orthgate.components.config import Settings
 from orthgate.errors import SetupError
-from orthgate.project import Project, find_project, stack_file_for
+from orthgate.project import Project, project_at, stack_file_for
 from orthgate.stack_file import load_go_yaml
 from orthgate.validation import read_config, validate_config
 
@@ -172,7 +172,7 @@ def open_stack(
     ``backend_url`` defaults to ``$PULUMI_BACKEND_URL``, else ``file://~`` (as ``make up``).
     ``env`` adds variables for the CLI (e.g. ``PULUMI_CONFIG_PASSPHRASE_FILE``).
     """
-    project = find_project(project_dir) if project_dir is None else _project_at(project_dir)
+    project = project_at(project_dir)
     name, path = stack_file_for(stack, project)
     if path.parent.resolve() != project.stack_config_dir:
         raise SetupError(
@@ -199,12 +199,6 @@ def open_stack(
     except auto.CommandError as error:
         raise explain(error) from error
     return OrthgateStack(name, project, path, settings, handle, environment)
-
-
-def _project_at(directory: Path) -> Project:
-    from orthgate.project import load_project
-
-    return load_project(directory)
 
 
 def pulumi_command(pulumi_root: Path | None = None) -> auto.PulumiCommand:

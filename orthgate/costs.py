@@ -498,15 +498,6 @@ FREE_TYPES: dict[str, str] = {
     "random:index/randomId:RandomId": _LOCAL,
 }
 
-# What a component type is called in the estimate.
-COMPONENT_NAMES = {
-    "orthgate:network:SecureNetwork": "network",
-    "orthgate:orthanc:OrthancServer": "orthanc",
-    "orthgate:vpn:ClientVpn": "client VPN",
-    "orthgate:dicom:DicomProxyAccess": "DICOM proxy",
-    "orthgate:monitoring:OperatorAlarms": "alarms",
-}
-
 
 def is_accounted_for(type_token: str) -> bool:
     """Priced, listed as free, or not a cloud resource at all (a component, the stack)."""
@@ -542,14 +533,19 @@ def estimate(
         for r in evaluation.of_type("aws:s3/bucketLogging:BucketLogging")
     )
     lines: list[CostLine] = []
+
     # The engine registers resources in no fixed order: sort, so two plans of one stack
     # print the same lines in the same order (and `orthgate diff` compares like with like).
-    ordered = sorted(evaluation.resources, key=lambda r: (_component(r), r.name, r.type))
+    def component(resource: Declared) -> str:
+        top = evaluation.top_component(resource)
+        return top.name if top is not None else "stack"
+
+    ordered = sorted(evaluation.resources, key=lambda r: (component(r), r.name, r.type))
     for resource in ordered:
         token = resource.type
         if token in FREE_TYPES or token.startswith(("orthgate:", "pulumi:")):
             continue
-        ctx = _Context(resource, _component(resource), prices, settings, assumptions, by_id,
+        ctx = _Context(resource, component(resource), prices, settings, assumptions, by_id,
                        logged)  # fmt: skip
         rule = PRICING_RULES.get(token)
         if rule is None:
@@ -559,15 +555,6 @@ def estimate(
     used = {line.source for line in lines if line.source}
     sources = {key: value for key, value in table["sources"].items() if key in used}
     return CostEstimate(region, table["date"], sources, assumptions, lines)
-
-
-def _component(resource: Declared) -> str:
-    for parent in resource.parent_types:
-        if parent in COMPONENT_NAMES:
-            return COMPONENT_NAMES[parent]
-        if parent.startswith("orthgate:"):
-            return parent.rsplit(":", 1)[-1]
-    return "stack"
 
 
 # --- the terminal view -----------------------------------------------------------------------

@@ -78,6 +78,17 @@ def find_project(start: Path | None = None) -> Project:
     )
 
 
+def project_at(directory: Path | None = None) -> Project:
+    """The project in ``directory`` when given, else the one ``find_project`` finds."""
+    return load_project(directory) if directory is not None else find_project()
+
+
+def names_a_file(stack_or_file: str) -> bool:
+    """Whether a STACK argument is a stack file's path rather than a stack name."""
+    candidate = Path(stack_or_file)
+    return candidate.suffix in (".yaml", ".yml") or candidate.is_file()
+
+
 def stack_file_for(stack_or_file: str, project: Project | None = None) -> tuple[str, Path]:
     """``(stack name, file)`` for a stack name (``dev``) or a stack file's path.
 
@@ -85,7 +96,7 @@ def stack_file_for(stack_or_file: str, project: Project | None = None) -> tuple[
     stack name is read off ``Pulumi.<stack>.yaml`` (else the file's stem).
     """
     candidate = Path(stack_or_file)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+    if names_a_file(stack_or_file):
         if not candidate.is_file():
             raise StackNotFound(f"{candidate}: no such stack file")
         name = candidate.name

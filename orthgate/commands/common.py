@@ -9,7 +9,7 @@ from typing import Any
 
 from orthgate.components.config import ConfigError
 from orthgate.errors import OrthgateError
-from orthgate.project import Project, find_project, load_project
+from orthgate.project import Project, project_at
 from orthgate.stack_file import StackFileError
 
 EXIT_OK, EXIT_REFUSED, EXIT_SETUP = 0, 1, 2
@@ -42,8 +42,7 @@ def add_stack_argument(parser: argparse.ArgumentParser, *, nargs: str | None = N
 
 
 def project_of(args: argparse.Namespace) -> Project:
-    directory = getattr(args, "project_dir", None)
-    return load_project(directory) if directory is not None else find_project()
+    return project_at(getattr(args, "project_dir", None))
 
 
 def print_json(value: Any) -> None:

@@ -18,7 +18,7 @@ from orthgate.commands.common import (
 from orthgate.components.config import ConfigError
 from orthgate.components.config.errors import Problem
 from orthgate.errors import StackNotFound
-from orthgate.project import stack_file_for
+from orthgate.project import names_a_file, stack_file_for
 from orthgate.stack_file import StackFileError
 from orthgate.validation import validate_file
 
@@ -99,7 +99,7 @@ def _problem_dict(problem: Problem) -> dict[str, Any]:
 
 def run_validate(args: argparse.Namespace) -> int:
     if args.stack:
-        project = None if all(_is_path(s) for s in args.stack) else project_of(args)
+        project = None if all(names_a_file(s) for s in args.stack) else project_of(args)
         targets = [stack_file_for(s, project) for s in args.stack]
     else:
         project = project_of(args)
@@ -136,14 +136,10 @@ def run_validate(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if any(r[2] is None for r in results) else EXIT_OK
 
 
-def _is_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) or Path(text).is_file()
-
-
 def run_plan(args: argparse.Namespace) -> int:
     from orthgate.plan import plan_stack, render_plan
 
-    project = None if _is_path(args.stack) else project_of(args)
+    project = None if names_a_file(args.stack) else project_of(args)
     plan = plan_stack(
         args.stack, project, assumptions=_assumptions(args), price_region=args.price_region
     )
@@ -159,7 +155,7 @@ def run_diff(args: argparse.Namespace) -> int:
     from orthgate.plan_diff import diff_plans, render_diff
     from orthgate.validation import read_config
 
-    project = None if _is_path(args.stack) else project_of(args)
+    project = None if names_a_file(args.stack) else project_of(args)
     assumptions = _assumptions(args)
     before = plan_stack(
         args.stack, project, assumptions=assumptions, price_region=args.price_region

@@ -232,12 +232,13 @@ class Evaluation:
     def top_component(self, declared: Declared) -> Declared | None:
         """The outermost component ``declared`` sits in (itself if it is one); None for a
         resource declared at the top of the stack."""
-        by_urn = {r.urn: r for r in self.resources}
-        found, current = None, declared
-        while current is not None:
+        by_urn = {r.urn: r for r in self.resources if r.urn}
+        found, current, seen = None, declared, set()
+        while current is not None and id(current) not in seen:  # a made-up cycle ends too
+            seen.add(id(current))
             if current.id is None:  # components have no provider id
                 found = current
-            current = by_urn.get(current.parent_urn)
+            current = by_urn.get(current.parent_urn) if current.parent_urn else None
         return found
 
     def of_type(self, type_token: str) -> list[Declared]:
