@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import sys
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +40,24 @@ def _uid(seed: str | None, *parts: object) -> str:
     return generate_uid(entropy_srcs=[seed, *(str(part) for part in parts)])
 
 
-def _pixels(rng: random.Random) -> bytes:
-    values = array("H", (rng.randrange(4096) for _ in range(ROWS * COLUMNS)))
-    if sys.byteorder == "big":
-        values.byteswap()  # the transfer syntax is little endian
-    return values.tobytes()
+# Keeps the high nibble of a 16-bit word's upper byte clear: 12-bit values, as stored.
+_HIGH_BYTE_MASK = bytes(value & 0x0F for value in range(256))
+
+
+def _pixels(rng: random.Random, rows: int, columns: int) -> bytes:
+    """Random 12-bit values in little-endian 16-bit words, built with bytes operations
+    (a per-pixel loop takes minutes for a benchmark's 100 MB)."""
+    count = rows * columns
+    words = bytearray(2 * count)
+    words[0::2] = rng.randbytes(count)  # low bytes
+    words[1::2] = rng.randbytes(count).translate(_HIGH_BYTE_MASK)
+    return bytes(words)
+
+
+def _study_time(study: int) -> str:
+    """A valid DICOM TM (HHMMSS) for any study number: one minute apart from 10:00."""
+    seconds = (10 * 3600 + 60 * study) % 86400
+    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 def _dataset(
@@ -60,6 +71,8 @@ def _dataset(
     series: int,
     instance: int,
     pixels: bytes,
+    rows: int,
+    columns: int,
 ) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -73,7 +86,7 @@ def _dataset(
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = sop_uid
     ds.StudyDate = "20240101"
-    ds.StudyTime = f"{10 + study:02d}0000"
+    ds.StudyTime = _study_time(study)
     ds.AccessionNumber = f"ACC{study:04d}"
     ds.Modality = "CT"
     ds.Manufacturer = "orthgate-netlab"
@@ -98,8 +111,8 @@ def _dataset(
     ds.SliceLocation = f"{instance:.1f}"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ROWS
-    ds.Columns = COLUMNS
+    ds.Rows = rows
+    ds.Columns = columns
     ds.PixelSpacing = ["0.5", "0.5"]
     ds.BitsAllocated = 16
     ds.BitsStored = 12
@@ -118,8 +131,13 @@ def make_study(
     instances_per_series: int = 3,
     seed: int | str | None = None,
     patient_id: str | None = None,
+    rows: int = ROWS,
+    columns: int = COLUMNS,
 ) -> list[InstanceRecord]:
     """Write ``studies`` x ``series_per_study`` x ``instances_per_series`` CT files to dest_dir.
+
+    Each image is ``rows`` x ``columns`` 16-bit pixels (the default 64 x 64 is 8 KiB; 360 x
+    360 is about the 255 KB of a CT slice).
 
     Files are flat in ``dest_dir`` (``SS-EE-III.dcm``) so ``storescu +sd`` needs no recursion.
     The same ``seed`` gives the same UIDs and pixels; ``None`` gives fresh ones every call.
@@ -130,6 +148,7 @@ def make_study(
     rng = random.Random(key)  # None seeds from the OS
     patient = patient_id or f"NL{rng.getrandbits(32):08X}"
     records: list[InstanceRecord] = []
+    width = max(2, len(str(studies - 1)))  # names sort in sending order
     for study in range(studies):
         study_uid = _uid(key, "study", study)
         frame_uid = _uid(key, "frame", study)
@@ -137,7 +156,7 @@ def make_study(
             series_uid = _uid(key, "series", study, series)
             for instance in range(instances_per_series):
                 sop_uid = _uid(key, "sop", study, series, instance)
-                pixels = _pixels(rng)
+                pixels = _pixels(rng, rows, columns)
                 ds = _dataset(
                     patient_id=patient,
                     study_uid=study_uid,
@@ -148,8 +167,11 @@ def make_study(
                     series=series,
                     instance=instance,
                     pixels=pixels,
+                    rows=rows,
+                    columns=columns,
                 )
-                path = dest_dir / f"{study:02d}-{series:02d}-{instance:03d}.dcm"
+                name = f"{study:0{width}d}-{series:02d}-{instance:03d}.dcm"
+                path = dest_dir / name
                 ds.save_as(path, enforce_file_format=True)
                 records.append(
                     InstanceRecord(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from tests.integration.dicom_data import make_study, pixel_digest
 from tests.integration.netlab import (
@@ -357,3 +358,25 @@ def test_the_lab_leaves_nothing_behind_even_after_a_failure():
     assert not [name for name in names if Path("/etc/netns", name).exists()]
     assert not workdirs[0].exists()
     assert not Path(f"/proc/{pids[0]}").exists()
+
+
+def test_generated_studies_stay_valid_dicom_past_24_studies_and_at_ct_slice_size(tmp_path):
+    # StudyTime once came out as "240000", "250000"... past 24 studies; pixels must stay
+    # 12-bit values whatever the image size.
+    records = make_study(tmp_path / "many", studies=30, instances_per_series=1, seed="tm")
+    times = {dcmread(record.path).StudyTime for record in records}
+    assert len(times) == 30
+    for value in times:
+        assert len(value) == 6, value
+        assert int(value[:2]) < 24, value
+        assert int(value[2:4]) < 60, value
+    names = [record.path.name for record in records]
+    assert names == sorted(names), "file names sort in sending order"
+    big = make_study(tmp_path / "big", rows=360, columns=360, seed="slice")[0]
+    dataset = dcmread(big.path)
+    assert (dataset.Rows, dataset.Columns) == (360, 360)
+    words = memoryview(dataset.PixelData).cast("H")
+    assert len(words) == 360 * 360
+    assert max(words) <= 4095
+    assert len(set(words)) > 4000
+    assert pixel_digest(big.path) == (big.sop_uid, big.pixel_sha256)
