@@ -84,6 +84,8 @@ class DataSet:
     path: Path
     instances: int
     bytes: int
+    # In study order, as a modality sends (storescu +sd would take the directory's order).
+    files: list[Path] = field(default_factory=list)
 
 
 def make_dataset(
@@ -98,7 +100,8 @@ def make_dataset(
         columns=columns,
     )
     size = sum(record.path.stat().st_size for record in records)
-    return DataSet(name=name, path=root / name, instances=len(records), bytes=size)
+    files = [record.path for record in records]
+    return DataSet(name=name, path=root / name, instances=len(records), bytes=size, files=files)
 
 
 @dataclass
@@ -175,12 +178,21 @@ def send(
     if nagle:
         # lab processes get TCP_NODELAY=1; a modality left at dcmtk's default does not.
         binary = require("storescu")["storescu"]
-        argv = [binary, "-aet", calling, "-aec", called, "+sd", "+r", peer, str(port)]
-        result = lab.modality.run([*argv, str(data.path)], env={"TCP_NODELAY": "0"}, timeout=600)
+        argv = [binary, "-aet", calling, "-aec", called, peer, str(port)]
+        result = lab.modality.run([*argv, *map(str, data.files)], env={"TCP_NODELAY": "0"},
+                                  timeout=600)  # fmt: skip
         rc, output = result.returncode, result.stdout + result.stderr
     else:
         rc, output = storescu(
-            lab.modality, peer, port, data.path, calling, called, tls, extra_args=extra, timeout=600
+            lab.modality,
+            peer,
+            port,
+            data.files,
+            calling,
+            called,
+            tls,
+            extra_args=extra,
+            timeout=600,
         )
     ended = clock()
     if rc != 0:

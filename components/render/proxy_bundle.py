@@ -130,6 +130,13 @@ def render_forwarder_config(spec: ProxyBundleSpec) -> dict[str, Any]:
         },
         "destination": CLOUD_MODALITY,
         "pollSeconds": 2,
+        # A study goes once nothing arrived for it for half a second (seen on Orthanc's
+        # changes feed), not after StableAge: going early never loses an instance, since a
+        # job deletes only the files it sent, and a study cut short goes in the next job.
+        "quietSeconds": 0.5,
+        # While backing off after failures, a C-ECHO this often ends the wait once the
+        # link is back.
+        "probeSeconds": 2,
         "retry": {"initialSeconds": 5, "maxSeconds": 600},
         "backlogWarningInstances": spec.backlog_warning_instances,
         "status": {"address": spec.status_address, "port": FORWARDER_STATUS_PORT},

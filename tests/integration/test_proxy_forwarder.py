@@ -415,3 +415,47 @@ def test_proxy_warns_once_when_the_backlog_grows_too_large(make_site, tmp_path: 
     site.cloud.set_link(True)
     site.wait_forwarded(12, timeout=40)
     forwarder.wait_for_log(r"backlog of 0 instances is back under 5", timeout=10)
+
+
+def test_proxy_forwards_a_study_that_keeps_arriving_while_it_sends(make_site, tmp_path):
+    # The short quiet time of the bundle: a study goes half a second after its last image,
+    # so a modality sending in bursts has its study cut into several jobs while the link
+    # (slowed down) is still busy with the first ones. Each instance must reach the cloud
+    # once, intact, and each job carry only instances no job carried before.
+    site = make_site(stable_age=60)
+    records = make_study(tmp_path / "study", instances_per_series=120, seed="fw-bursts")
+    _throttle(site, "8mbit")
+    forwarder = site.start_forwarder(quietSeconds=0.5)
+    bursts = [records[start : start + 20] for start in range(0, len(records), 20)]
+    for burst in bursts:
+        site.send([record.path for record in burst])
+        time.sleep(0.8)  # longer than the quiet time: the study settles between bursts
+    site.wait_forwarded(len(records), timeout=90)
+    _throttle(site, None)
+
+    assert _cloud_digests(site) == _expected(records)
+    assert site.cloud_orthanc.count_instances() == len(records)
+    lines = job_lines(forwarder)
+    assert all(line.outcome == "success" for line in lines), forwarder.log_text()
+    assert {line.study for line in lines} == {records[0].study_uid}
+    assert len(lines) >= 2, "the study was cut short at least once"
+    assert sum(line.instances for line in lines) == len(records), "no instance sent twice"
+
+
+def test_a_link_back_during_a_long_back_off_is_used_at_once(make_site, tmp_path):
+    site = make_site(scu_timeout=1)
+    records = make_study(tmp_path / "study", instances_per_series=5, seed="fw-probe")
+    site.cloud.set_link(False)
+    forwarder = site.start_forwarder(
+        retry={"initialSeconds": 60, "maxSeconds": 120}, probeSeconds=0.5, quietSeconds=0.5
+    )
+    site.send(tmp_path / "study")
+    forwarder.wait_for_log(
+        r"does not answer C-ECHO: every study waits.*next_retry_in=60s", timeout=20
+    )
+    site.cloud.set_link(True)
+    # Far sooner than the 60 s back-off: the C-ECHO probe saw the link come back.
+    site.wait_forwarded(len(records), timeout=20)
+    assert "link probe" in forwarder.log_text()
+    assert [line.outcome for line in job_lines(forwarder)] == ["failure", "success"]
+    assert _cloud_digests(site) == _expected(records)

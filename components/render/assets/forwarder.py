@@ -14,18 +14,24 @@ How it works
   first. Nothing depends on Orthanc events, so after a restart of Orthanc or of the
   forwarder every stored instance is picked up again (including studies that never became
   "stable": that state lives in Orthanc's memory only).
-* A study is forwarded once it is settled: Orthanc reports it stable (``IsStable``, i.e.
-  ``StableAge`` passed), or its ``LastUpdate`` has not changed for ``quietSeconds`` as seen
-  by the forwarder (measured on the forwarder's monotonic clock, so the Orthanc container's
-  time zone and clock do not matter), or the forwarder has known it for ``maxWaitSeconds``
-  (a modality that never stops sending must not hold a study back forever). Waiting for
-  quiet keeps a study in one association; forwarding early is never unsafe, because only
-  the instances of a job are deleted.
-* Per study: snapshot the instance ids (``GET /studies/{id}/instances``), then ONE
-  asynchronous ``DicomModalityStore`` job for exactly those ids (``POST
-  /modalities/{destination}/store`` with ``Permissive: false``: one association, any
-  failed instance fails the job), polled with ``GET /jobs/{id}`` until Success or Failure,
-  or cancelled (``POST /jobs/{id}/cancel``) after ``jobTimeoutSeconds``.
+* Arrivals: Orthanc's changes feed (``GET /changes``, every ``changesPollSeconds``) names
+  each instance as it is stored; the forwarder notes the time against its study. The
+  feed only makes the forwarder quicker: if it fails, ``LastUpdate`` (whole seconds) is
+  used instead, and the listing stays the truth about what is stored.
+* A study is forwarded once it is settled: nothing arrived for it for ``quietSeconds``,
+  or Orthanc reports it stable (``IsStable``), or the forwarder has known it for
+  ``maxWaitSeconds`` (a modality that never stops sending must not hold a study back
+  forever). Times are on the forwarder's monotonic clock, so the Orthanc container's time
+  zone and clock do not matter. Waiting for quiet keeps a study in one job; forwarding
+  early is never unsafe, because only the instances of a job are deleted, and what
+  arrives later goes with the next job.
+* Jobs: settled studies, oldest first, up to ``maxBatchInstances`` instances, go in ONE
+  asynchronous ``DicomModalityStore`` job (``POST /modalities/{destination}/store`` with
+  the snapshot's instance ids and ``Permissive: false``: one association, any failed
+  instance fails the job), polled every 20 ms at first, then every 0.25 s, until Success
+  or Failure, or cancelled (``POST /jobs/{id}/cancel``) after ``jobTimeoutSeconds``.
+  While jobs fail, a job carries a single study. The snapshot of a study is its instance
+  ids and stored files (``GET /studies/{id}/instances``) when the job is created.
 * Deletion: only after a job succeeded, reported exactly the snapshot's instance count and
   no failed instance; only the snapshot's instances whose stored file (``FileUuid``) is
   still the one that was sent. Instances that arrived meanwhile, and re-sent ones that
@@ -39,15 +45,18 @@ How it works
   is deleted unsent.
 * Retries: Orthanc does not retry failed jobs. After a failure the next job waits
   ``retry.initialSeconds``, doubling per consecutive failure up to ``retry.maxSeconds``;
-  one success resets it. A failing study also gets its own back-off, so a study the cloud
-  rejects does not block the ones behind it. One job at a time: a dead link costs at most
-  one association attempt per back-off step.
+  one success resets it. Meanwhile a C-ECHO to the destination every ``probeSeconds``
+  (``POST /modalities/{destination}/echo``) ends the wait as soon as the link answers, so
+  a restored link is not left idle for the rest of a long back-off. A failing study also
+  gets its own back-off, so a study the cloud rejects does not block the ones behind it.
+  One job at a time.
 * If the proxy Orthanc is unreachable (down, restarting), the forwarder waits and retries
   every ``pollSeconds``; it never crashes on it and never deletes on doubt. Store jobs left
   running by a previous forwarder are waited for before the first job. SIGTERM/SIGINT
   stop it cleanly (exit 0); a running job is left to Orthanc and nothing is deleted.
-* Logs one line per job (study UID, instances, bytes, seconds, outcome; on failure the
-  error and the next retry). ``GET /status`` on the status address serves the backlog as
+* Logs one line per forwarded study (study UID, instances, bytes, job seconds, outcome,
+  ``studies_in_job`` when the job carried several; on failure the error and the next
+  retry). ``GET /status`` on the status address serves the backlog as
   JSON. A WARNING is logged when the backlog exceeds ``backlogWarningInstances``, at most
   once per ``backlogWarningIntervalSeconds``. The password is never logged nor served.
 
@@ -65,11 +74,16 @@ Configuration (JSON)
 ``destination``
     The name of the target in the proxy's ``DicomModalities`` (e.g. ``cloud``). Required.
 ``pollSeconds``
-    Idle poll period for new studies and for an unreachable Orthanc (default 2); jobs are
-    polled faster at first, then at this period.
+    How often the backlog is read and an unreachable Orthanc is tried again (default 2).
+``changesPollSeconds``
+    How often the changes feed is read for arrivals (default 0.1).
 ``quietSeconds``
-    A study whose ``LastUpdate`` did not change for this long is forwarded even if Orthanc
-    does not call it stable yet (default 15).
+    A study that received nothing for this long is forwarded even if Orthanc does not call
+    it stable yet (default 1).
+``maxBatchInstances``
+    Most instances one job carries when several studies are settled (default 2000).
+``probeSeconds``
+    While backing off, how often a C-ECHO checks whether the link is back (default 2).
 ``maxWaitSeconds``
     Upper bound on how long a study may wait for quiet or stability (default 600).
 ``retry.initialSeconds`` / ``retry.maxSeconds``
@@ -93,6 +107,7 @@ import argparse
 import base64
 import contextlib
 import http.client
+import itertools
 import json
 import logging
 import signal
@@ -111,6 +126,8 @@ JOB_TYPE = "DicomModalityStore"
 ACTIVE_JOB_STATES = ("Pending", "Running", "Paused", "Retry")
 DELETE_CHUNK = 500
 LISTING_MAX_AGE = 30.0  # seconds a study listing is reused before asking Orthanc again
+JOB_POLL_FAST = 0.02  # seconds between two looks at a young job
+QUICK_ECHO_SECONDS = 3  # the C-ECHO that tells a dead link from a refused study
 
 
 class ConfigError(Exception):
@@ -166,7 +183,10 @@ class Config:
             raise ConfigError("destination (a DicomModalities name) is required")
         self.destination = destination
         self.poll = _number(raw, "pollSeconds", 2.0, 0.1)
-        self.quiet = _number(raw, "quietSeconds", 15.0)
+        self.changes_poll = _number(raw, "changesPollSeconds", 0.1, 0.01)
+        self.quiet = _number(raw, "quietSeconds", 1.0)
+        self.max_batch = int(_number(raw, "maxBatchInstances", 2000, 1))
+        self.probe = _number(raw, "probeSeconds", 2.0, 0.1)
         self.max_wait = _number(raw, "maxWaitSeconds", 600.0)
         retry = raw.get("retry") or {}
         self.retry_initial = _number(retry, "initialSeconds", 5.0, 0.1)
@@ -252,23 +272,48 @@ class Orthanc:
 class StudyTrack:
     """What the forwarder has seen of one study (monotonic times)."""
 
-    def __init__(self, last_update: str, now: float) -> None:
+    def __init__(self, last_update: str, now: float, rank: int) -> None:
         self.last_update = last_update
         self.changed_at = now
         self.first_seen = now
+        self.rank = rank  # order of first sight: oldest first
         self.failures = 0
         self.not_before = 0.0
 
-    def observe(self, last_update: str, now: float) -> None:
+    def observe(self, last_update: str, now: float, follows_changes: bool) -> None:
+        """A fresh LastUpdate (one-second resolution) counts as an arrival only when the
+        changes feed, which sees each instance as it is stored, is not being followed."""
         if last_update != self.last_update:
             self.last_update = last_update
-            self.changed_at = now
+            if not follows_changes:
+                self.changed_at = now
+
+    def arrived(self, now: float) -> None:
+        self.changed_at = now
 
 
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class Snapshot:
+    """The instances of one study as they were when its job was created."""
+
+    def __init__(self, study_id: str, uid: str, files: dict[str, Any], size: int) -> None:
+        self.study_id = study_id
+        self.uid = uid
+        self.files = files  # instance id -> FileUuid of the stored file that is sent
+        self.size = size
+
+    @classmethod
+    def of(cls, study: dict, listing: list) -> Snapshot:
+        items = [item for item in listing if isinstance(item, dict) and "ID" in item]
+        uid = (study.get("MainDicomTags") or {}).get("StudyInstanceUID", study["ID"])
+        files = {item["ID"]: item.get("FileUuid") for item in items}
+        size = sum(int(item.get("FileSize", 0)) for item in items)
+        return cls(study["ID"], uid, files, size)
 
 
 class Forwarder:
@@ -278,9 +323,15 @@ class Forwarder:
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.tracks: dict[str, StudyTrack] = {}
-        self.listing: list[dict] = []
+        self.stable: dict[str, bool] = {}  # study id -> IsStable, from the last listing
         self.listing_at = -1e18
-        self.visited: set[str] = set()
+        self.ranks = itertools.count()
+        self.series_study: dict[str, str] = {}
+        self.changes_cursor: int | None = None
+        self.changes_at = -1e18
+        self.follows_changes = False
+        self.backlog_at = -1e18
+        self.next_probe = 0.0
         self.consecutive_failures = 0
         self.next_attempt = 0.0  # monotonic
         self.bulk_delete = True
@@ -390,118 +441,189 @@ class Forwarder:
         LOG.info("stopped")
 
     def cycle(self) -> None:
-        if not self.refresh_backlog():
-            self.wait(self.config.poll)
-            return
+        now = time.monotonic()
+        if now - self.backlog_at >= self.config.poll or self.orthanc_up is not True:
+            self.backlog_at = now
+            if not self.refresh_backlog():
+                self.wait(self.config.poll)
+                return
         if not self.adopted:
             self.wait_for_running_jobs()
             self.adopted = True
             return
+        self.follow_changes()
         now = time.monotonic()
         if now < self.next_attempt:
-            self.wait(min(self.config.poll, self.next_attempt - now))
+            self.probe_link(now)
+            self.wait(min(self.config.changes_poll, self.next_attempt - now))
             return
-        study = self.next_study()
-        if study is None:
-            self.wait(self.config.poll)
+        batch = self.next_batch()
+        if not batch:
+            self.wait(self.config.changes_poll)
             return
-        self.forward(study)
+        self.forward(batch)
+        self.backlog_at = -1e18  # what is left, right after the job
 
-    def wait_for_running_jobs(self) -> None:
-        """Let store jobs a previous forwarder left running finish: one association at a time."""
-        deadline = time.monotonic() + self.config.job_timeout
-        announced = False
-        while not self.stop_event.is_set() and time.monotonic() < deadline:
-            jobs = self.orthanc.get("/jobs?expand") or []
-            active = [
-                job.get("ID")
-                for job in jobs
-                if isinstance(job, dict)
-                and job.get("Type") == JOB_TYPE
-                and job.get("State") in ACTIVE_JOB_STATES
-            ]
-            if not active:
+    def probe_link(self, now: float) -> None:
+        """While backing off after failures, a C-ECHO every ``probeSeconds``: a link that
+        is back ends the back-off at once instead of idling until it runs out."""
+        if now < self.next_probe:
+            return
+        self.next_probe = now + self.config.probe
+        if not self.link_answers():
+            return
+        LOG.info("link probe: %r answers C-ECHO; retrying now", self.config.destination)
+        self.next_attempt = 0.0
+        self._set_status(nextAttemptAt=None)
+
+    def link_answers(self, timeout: int | None = None) -> bool:
+        """One C-ECHO to the destination through the proxy Orthanc."""
+        path = f"/modalities/{urllib.parse.quote(self.config.destination, safe='')}/echo"
+        timeout = timeout or max(1, int(min(self.config.probe * 2, 10)))
+        try:
+            self.orthanc.post(path, {"Timeout": timeout}, timeout=timeout + 5)
+        except (OrthancUnavailable, OrthancHttpError) as exc:
+            LOG.debug("link probe: %s", exc)
+            return False
+        return True
+
+    # --- following arrivals ---
+
+    def follow_changes(self) -> None:
+        """Read Orthanc's changes feed: each new instance marks its study as just changed,
+        to the tenth of a second, where LastUpdate only has whole seconds. Any error falls
+        back to LastUpdate; the listing stays the source of truth for what is stored."""
+        now = time.monotonic()
+        if now - self.changes_at < self.config.changes_poll:
+            return
+        self.changes_at = now
+        try:
+            if self.changes_cursor is None:
+                self.changes_cursor = int(self.orthanc.get("/changes?last")["Last"])
+                self.follows_changes = True
                 return
-            if not announced:
-                LOG.info("waiting for %d store job(s) started earlier: %s", len(active), active)
-                announced = True
-            self.wait(self.config.poll)
+            for _page in range(20):
+                answer = self.orthanc.get(f"/changes?since={self.changes_cursor}&limit=500")
+                for change in answer.get("Changes") or []:
+                    if change.get("ChangeType") == "NewInstance":
+                        self._instance_arrived(str(change.get("ID")))
+                last = int(answer["Last"])
+                if last < self.changes_cursor:
+                    self.listing_at = -1e18  # a new index (Orthanc reset): list again
+                self.changes_cursor = last
+                if answer.get("Done", True):
+                    break
+        except (OrthancHttpError, KeyError, TypeError, ValueError) as exc:
+            if self.follows_changes:
+                LOG.warning("changes feed unusable (%s); settling on LastUpdate", exc)
+            self.follows_changes = False
+            self.changes_cursor = None
 
-    # --- choosing a study ---
+    def _instance_arrived(self, instance_id: str) -> None:
+        try:
+            series_id = str(self.orthanc.get(f"/instances/{instance_id}")["ParentSeries"])
+            study_id = self.series_study.get(series_id)
+            if study_id is None:
+                study_id = str(self.orthanc.get(f"/series/{series_id}")["ParentStudy"])
+                if len(self.series_study) > 100000:
+                    self.series_study.clear()
+                self.series_study[series_id] = study_id
+        except OrthancHttpError as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        now = time.monotonic()
+        track = self.tracks.get(study_id)
+        if track is None:
+            track = self.tracks[study_id] = StudyTrack("", now, next(self.ranks))
+        track.arrived(now)
+
+    # --- choosing what goes next ---
 
     def _track(self, study: dict, now: float) -> StudyTrack:
         """Record a fresh view of a study (never a cached one: LastUpdate must not go back)."""
         last_update = str(study.get("LastUpdate", ""))
         track = self.tracks.get(study["ID"])
         if track is None:
-            track = self.tracks[study["ID"]] = StudyTrack(last_update, now)
+            track = self.tracks[study["ID"]] = StudyTrack(last_update, now, next(self.ranks))
         else:
-            track.observe(last_update, now)
+            track.observe(last_update, now, self.follows_changes)
         return track
 
-    def _settled(self, study: dict, track: StudyTrack, now: float) -> bool:
+    def _settled(self, stable: bool, track: StudyTrack, now: float) -> bool:
         if now < track.not_before:
             return False
         return (
-            bool(study.get("IsStable"))
+            stable
             or now - track.changed_at >= self.config.quiet
             or now - track.first_seen >= self.config.max_wait
         )
 
-    def next_study(self) -> dict | None:
-        """The oldest settled study, fresh from Orthanc; None when there is none yet."""
+    def _relist(self, now: float) -> None:
+        """Everything the proxy stores, oldest first: studies the changes feed never showed
+        (stored before this forwarder started) join; studies gone are forgotten."""
+        studies = [s for s in self.orthanc.get("/studies?expand") or [] if "ID" in s]
+        studies.sort(key=lambda s: (str(s.get("LastUpdate", "")), s["ID"]))
+        self.listing_at = now
+        self.stable = {s["ID"]: bool(s.get("IsStable")) for s in studies}
+        for gone in set(self.tracks) - set(self.stable):
+            del self.tracks[gone]
+        for listed in studies:
+            self._track(listed, now)
+
+    def next_batch(self) -> list[Snapshot]:
+        """Settled studies, oldest first, fresh from Orthanc, up to ``maxBatchInstances``
+        instances; a single study while jobs are failing (a bad link costs one at a time)."""
         now = time.monotonic()
         if now - self.listing_at > LISTING_MAX_AGE:
-            studies = [s for s in self.orthanc.get("/studies?expand") or [] if "ID" in s]
-            studies.sort(key=lambda s: (str(s.get("LastUpdate", "")), s["ID"]))
-            self.listing, self.listing_at, self.visited = studies, now, set()
-            present = {s["ID"] for s in studies}
-            for gone in set(self.tracks) - present:
-                del self.tracks[gone]
-            for listed in studies:
-                self._track(listed, now)
-        for listed in self.listing:
-            track = self.tracks.get(listed["ID"])
-            if listed["ID"] in self.visited or track is None:
-                continue
-            if not self._settled(listed, track, now):
+            self._relist(now)
+        batch: list[Snapshot] = []
+        count = 0
+        for study_id in sorted(self.tracks, key=lambda key: self.tracks[key].rank):
+            track = self.tracks.get(study_id)
+            if track is None or not self._settled(self.stable.get(study_id, False), track, now):
                 continue
             try:
-                study = self.orthanc.get(f"/studies/{listed['ID']}")
+                study = self.orthanc.get(f"/studies/{study_id}")
+                listing = self.orthanc.get(f"/studies/{study_id}/instances") or []
             except OrthancHttpError as exc:
                 if exc.status != 404:
                     raise
-                self.visited.add(listed["ID"])
+                self.tracks.pop(study_id, None)
                 continue
             fresh = time.monotonic()
-            if self._settled(study, self._track(study, fresh), fresh):
-                self.visited.add(listed["ID"])
-                return study
-        # Everything listed is done or still settling: list again on the next poll.
-        self.listing_at = -1e18
-        return None
+            stable = bool(study.get("IsStable"))
+            if not self._settled(stable, self._track(study, fresh), fresh):
+                continue
+            snapshot = Snapshot.of(study, listing)
+            if not snapshot.files:
+                continue
+            if batch and count + len(snapshot.files) > self.config.max_batch:
+                break
+            batch.append(snapshot)
+            count += len(snapshot.files)
+            if self.consecutive_failures or count >= self.config.max_batch:
+                break
+        return batch
 
     # --- one job ---
 
-    def forward(self, study: dict) -> None:
-        study_id = study["ID"]
-        uid = (study.get("MainDicomTags") or {}).get("StudyInstanceUID", study_id)
-        listing = self.orthanc.get(f"/studies/{study_id}/instances") or []
-        snapshot = {item["ID"]: item.get("FileUuid") for item in listing if "ID" in item}
-        size = sum(int(item.get("FileSize", 0)) for item in listing if "ID" in item)
-        if not snapshot:
-            return
-        ids = list(snapshot)
+    def forward(self, batch: list[Snapshot]) -> None:
+        """ONE store job (one association) for every instance of the batch's snapshots."""
+        ids = [instance for snapshot in batch for instance in snapshot.files]
+        size = sum(snapshot.size for snapshot in batch)
         started = time.monotonic()
         self._set_status(
             currentJob={
-                "study": uid,
+                "studies": len(batch),
+                "study": batch[0].uid,
                 "instances": len(ids),
                 "bytes": size,
                 "startedAt": _iso(time.time()),
             }
         )
-        outcome, error, job_id, deleted = "failure", "", None, 0
+        outcome, error, job_id = "failure", "", None
+        deleted: dict[str, tuple[int, str]] = {}
         try:
             body = {"Resources": ids, "Asynchronous": True, "Permissive": False}
             path = f"/modalities/{urllib.parse.quote(self.config.destination, safe='')}/store"
@@ -513,14 +635,66 @@ class Forwarder:
             else:
                 outcome, error = self.wait_for_job(job_id, len(ids), started)
             if outcome == "success":
-                deleted, error = self.delete_sent(study_id, snapshot)
+                for snapshot in batch:
+                    deleted[snapshot.study_id] = self.delete_sent(snapshot.study_id, snapshot.files)
         finally:
             self._set_status(currentJob=None)
-        self.finish(study_id, uid, ids, size, started, outcome, error, job_id, deleted)
+        seconds = time.monotonic() - started
+        failed = outcome not in ("success", "interrupted")
+        # After a failure, one C-ECHO tells the two causes apart: a link that does not
+        # answer makes every study wait (the back-off, cut short by the probe); a link
+        # that answers means this study is the problem: it waits alone, the rest go on.
+        for snapshot in batch:
+            count, note = deleted.get(snapshot.study_id, (0, ""))
+            self.finish(snapshot, seconds, outcome, note or error, job_id, count, len(batch))
+        if outcome == "success":
+            self.consecutive_failures = 0
+            self.next_attempt = 0.0
+            with self.lock:
+                self.status.update(consecutiveFailures=0, nextAttemptAt=None)
+        elif failed:
+            self.consecutive_failures += 1
+            link_down = not self.link_answers(QUICK_ECHO_SECONDS)
+            now = time.monotonic()
+            delay = self._backoff(self.consecutive_failures) if link_down else 0.0
+            if link_down:
+                LOG.warning(
+                    "job=%s failed and %r does not answer C-ECHO: every study waits; "
+                    "consecutive_failures=%d next_retry_in=%gs (sooner if a probe answers)",
+                    job_id,
+                    self.config.destination,
+                    self.consecutive_failures,
+                    delay,
+                )
+            for snapshot in [] if link_down else batch:
+                track = self.tracks.get(snapshot.study_id)
+                failures = 1 if track is None else track.failures + 1
+                if track is not None:
+                    track.failures = failures
+                    track.not_before = now + self._backoff(failures)
+                LOG.warning(
+                    "job=%s failed but %r answers C-ECHO: study=%s waits alone; "
+                    "consecutive_failures=%d next_retry_in=%gs",
+                    job_id,
+                    self.config.destination,
+                    snapshot.uid,
+                    self.consecutive_failures,
+                    self._backoff(failures),
+                )
+            self.next_attempt = now + delay
+            self.next_probe = now + min(self.config.probe, delay)
+            with self.lock:
+                self.status["failedJobs"] += 1
+                self.status.update(
+                    consecutiveFailures=self.consecutive_failures,
+                    nextAttemptAt=_iso(time.time() + delay) if delay else None,
+                )
 
     def wait_for_job(self, job_id: str, count: int, started: float) -> tuple[str, str]:
+        """Poll the job every 20 ms at first (a short job is seen done at once), then
+        slower; the changes feed and the backlog are followed meanwhile."""
         deadline = started + self.config.job_timeout
-        interval, last_backlog = 0.2, time.monotonic()
+        last_backlog = time.monotonic()
         while True:
             if self.stop_event.is_set():
                 return "interrupted", "forwarder stopping; job left to Orthanc, nothing deleted"
@@ -555,8 +729,76 @@ class Forwarder:
             if now - last_backlog >= self.config.poll:
                 self.refresh_backlog()
                 last_backlog = now
-            self.wait(interval)
-            interval = min(interval * 1.5, self.config.poll)
+            with contextlib.suppress(OrthancUnavailable):
+                self.follow_changes()
+            elapsed = now - started
+            self.wait(JOB_POLL_FAST if elapsed < 2 else min(0.25, self.config.poll))
+
+    def finish(
+        self,
+        snapshot: Snapshot,
+        seconds: float,
+        outcome: str,
+        error: str,
+        job_id: str | None,
+        deleted: int,
+        studies_in_job: int,
+    ) -> None:
+        """One log line per study, also when a job carried several."""
+        track = self.tracks.get(snapshot.study_id)
+        fields = (
+            f"job study={snapshot.uid} instances={len(snapshot.files)} bytes={snapshot.size} "
+            f"seconds={seconds:.2f} outcome={outcome}"
+        )
+        shared = f" studies_in_job={studies_in_job}" if studies_in_job > 1 else ""
+        last_job = {
+            "study": snapshot.uid,
+            "instances": len(snapshot.files),
+            "bytes": snapshot.size,
+            "seconds": round(seconds, 2),
+            "outcome": outcome,
+            "job": job_id,
+            "studiesInJob": studies_in_job,
+            "finishedAt": _iso(time.time()),
+        }
+        if outcome == "success":
+            if track is not None:
+                track.failures, track.not_before = 0, 0.0
+                track.first_seen = time.monotonic()
+            note = f" note={json.dumps(error)}" if error else ""
+            LOG.info("%s deleted=%d job=%s%s%s", fields, deleted, job_id, shared, note)
+            with self.lock:
+                self.status["forwardedInstances"] += len(snapshot.files)
+                self.status["forwardedStudies"] += 1
+                self.status["lastJob"] = last_job
+            return
+        if outcome == "interrupted":
+            LOG.info("%s error=%s job=%s%s", fields, json.dumps(error), job_id, shared)
+            return
+        LOG.warning("%s error=%s job=%s%s", fields, json.dumps(error), job_id, shared)
+        last_job["error"] = error
+        with self.lock:
+            self.status["lastJob"] = last_job
+
+    def wait_for_running_jobs(self) -> None:
+        """Let store jobs a previous forwarder left running finish: one association at a time."""
+        deadline = time.monotonic() + self.config.job_timeout
+        announced = False
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            jobs = self.orthanc.get("/jobs?expand") or []
+            active = [
+                job.get("ID")
+                for job in jobs
+                if isinstance(job, dict)
+                and job.get("Type") == JOB_TYPE
+                and job.get("State") in ACTIVE_JOB_STATES
+            ]
+            if not active:
+                return
+            if not announced:
+                LOG.info("waiting for %d store job(s) started earlier: %s", len(active), active)
+                announced = True
+            self.wait(self.config.poll)
 
     def delete_sent(self, study_id: str, snapshot: dict[str, Any]) -> tuple[int, str]:
         """Delete the snapshot's instances whose stored file is still the one that was sent.
@@ -597,74 +839,6 @@ class Forwarder:
         except (OrthancHttpError, OrthancUnavailable) as exc:
             return deleted, f"deletion stopped: {exc}"
         return deleted, ""
-
-    def finish(
-        self,
-        study_id: str,
-        uid: str,
-        ids: list[str],
-        size: int,
-        started: float,
-        outcome: str,
-        error: str,
-        job_id: str | None,
-        deleted: int,
-    ) -> None:
-        seconds = time.monotonic() - started
-        track = self.tracks.get(study_id)
-        now = time.monotonic()
-        fields = (
-            f"job study={uid} instances={len(ids)} bytes={size} seconds={seconds:.2f} "
-            f"outcome={outcome}"
-        )
-        last_job = {
-            "study": uid,
-            "instances": len(ids),
-            "bytes": size,
-            "seconds": round(seconds, 2),
-            "outcome": outcome,
-            "job": job_id,
-            "finishedAt": _iso(time.time()),
-        }
-        if outcome == "success":
-            self.consecutive_failures = 0
-            self.next_attempt = 0.0
-            if track is not None:
-                track.failures, track.not_before, track.first_seen = 0, 0.0, now
-            note = f" note={json.dumps(error)}" if error else ""
-            LOG.info("%s deleted=%d job=%s%s", fields, deleted, job_id, note)
-            with self.lock:
-                self.status["forwardedInstances"] += len(ids)
-                self.status["forwardedStudies"] += 1
-                self.status.update(lastJob=last_job, consecutiveFailures=0, nextAttemptAt=None)
-            return
-        if outcome == "interrupted":
-            LOG.info("%s error=%s job=%s", fields, json.dumps(error), job_id)
-            return
-        self.consecutive_failures += 1
-        delay = self._backoff(self.consecutive_failures)
-        self.next_attempt = now + delay
-        if track is not None:
-            track.failures += 1
-            track.not_before = now + self._backoff(track.failures)
-        # The listing may hold other studies; the failed one waits for its own back-off.
-        self.listing_at = -1e18
-        LOG.warning(
-            "%s error=%s job=%s consecutive_failures=%d next_retry_in=%gs",
-            fields,
-            json.dumps(error),
-            job_id,
-            self.consecutive_failures,
-            delay,
-        )
-        last_job["error"] = error
-        with self.lock:
-            self.status["failedJobs"] += 1
-            self.status.update(
-                lastJob=last_job,
-                consecutiveFailures=self.consecutive_failures,
-                nextAttemptAt=_iso(time.time() + delay),
-            )
 
     def _backoff(self, failures: int) -> float:
         exponent = min(failures - 1, 60)
