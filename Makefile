@@ -9,7 +9,7 @@ STACK ?= dev
 # Pulumi state stays on this machine unless the operator chooses otherwise.
 export PULUMI_BACKEND_URL ?= file://~
 
-.PHONY: help test lint system-packages venv preview up validate plan demo proxy-bundle constraints clean
+.PHONY: help test lint system-packages venv preview up validate plan demo bench proxy-bundle constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ plan: venv ## offline plan of STACK: resources, exposure, monthly cost
 
 demo: system-packages venv ## rehearse modality -> proxy -> cloud on this machine (root)
 	$(BIN)/python -m tools.demo
+
+bench: system-packages venv ## time the DICOM paths and the proxy on this machine (root; about 10 min)
+	$(BIN)/python bench/dicom_path.py --json
 
 proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (alias of orthgate bundle)
 	$(BIN)/orthgate bundle $(STACK) $(SITE) $(or $(DEST),proxy-$(SITE))

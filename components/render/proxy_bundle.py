@@ -243,7 +243,8 @@ def render_site_readme(spec: ProxyBundleSpec) -> str:
 This folder runs an Orthanc that receives images from the site's modalities in plaintext
 DICOM and forwards each study over DICOM TLS (mutual certificates) to the cloud Orthanc.
 An image leaves this machine only once the cloud has confirmed it; while the link is down
-images wait here and are retried (5 s, growing to 10 minutes).
+images wait here and are retried (5 s, growing to 10 minutes between tries, and a C-ECHO
+every 2 s resumes sending as soon as the cloud answers again).
 
 It holds this site's private key (`tls/{SITE_KEY}`) and the forwarder's password: keep the
 folder readable by administrators only.
@@ -265,6 +266,21 @@ LAN does not use first, or their stores will get no answer.
 Send to {_code(spec.listen_address)} (this machine's LAN address, the only one the proxy
 listens on), port {spec.listen_port}, called AE title {_code(spec.ae_title)}.
 {_modalities_line(spec)}
+
+### Speed: Nagle's algorithm on the modality
+Many DICOM stacks (dcmtk, and products built on it) leave Nagle's algorithm on unless
+told otherwise; dcmtk turns it off only when its process has `TCP_NODELAY=1` in the
+environment. With it on, the end of each image waits for a delayed acknowledgement from
+this machine, and a study takes several times longer to arrive here (orthgate's
+benchmark, `bench/dicom_path.py`, measures both cases). The proxy itself runs with
+`TCP_NODELAY=1`. Ask the modality's vendor whether its DICOM sender disables Nagle
+(`TCP_NODELAY`). To see it, capture a send on this machine:
+
+    sudo tcpdump -ttt -nn -i any 'tcp dst port {spec.listen_port}'
+
+Pauses of about 40 ms (Linux senders) or 200 ms (Windows senders) before a short
+segment, once per image, mean Nagle is on; a steady stream of full segments means it
+is off.
 
 ## Firewall
 - Outbound: TCP to {_code(spec.cloud_host)} port {spec.cloud_port} only (DICOM TLS).

@@ -175,7 +175,9 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
     assert PYTHON.exists(), PYTHON
     with Lab() as lab:
 
-        def build(*, stable_age: int = 2, scu_timeout: int = 10) -> Site:
+        def build(
+            *, stable_age: int = 2, scu_timeout: int = 10, cloud_extra: dict | None = None
+        ) -> Site:
             modality = lab.host("modality")
             proxy = lab.host("proxy")
             cloud = lab.host("cloud")
@@ -186,6 +188,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
                 DicomAlwaysAllowStore=False,
                 DicomModalities={"proxy": {"AET": "PROXY", "Host": proxy.ip, "Port": 4242}},
             )
+            cloud_config.update(cloud_extra or {})
             proxy_config = _orthanc_base(tmp_path / "proxy-storage", "PROXY")
             proxy_config.update(
                 RegisteredUsers={ADMIN[0]: ADMIN[1], FORWARDER_USER: FORWARDER_PASSWORD},
@@ -458,4 +461,38 @@ def test_a_link_back_during_a_long_back_off_is_used_at_once(make_site, tmp_path)
     site.wait_forwarded(len(records), timeout=20)
     assert "link probe" in forwarder.log_text()
     assert [line.outcome for line in job_lines(forwarder)] == ["failure", "success"]
+    assert _cloud_digests(site) == _expected(records)
+
+
+def test_a_cloud_that_answers_but_refuses_holds_each_study_back_alone(make_site, tmp_path):
+    # The cloud answers C-ECHO but refuses the proxy's stores: the failure is not the
+    # link's, so no link-wide back-off; each study waits on its own back-off (never a busy
+    # loop) and nothing is deleted. Once the cloud accepts again, everything goes.
+    site = make_site()
+    config = json.loads(site.cloud_orthanc.config_path.read_text())
+    refusing = {**config, "DicomModalities": {
+        "proxy": {"AET": "PROXY", "Host": site.proxy.ip, "Port": 4242, "AllowStore": False}
+    }}  # fmt: skip
+    site.cloud_orthanc.stop()
+    site.cloud_orthanc.config_path.write_text(json.dumps(refusing))
+    site.cloud_orthanc.start()
+    records = make_study(tmp_path / "studies", studies=2, instances_per_series=3, seed="fw-no")
+    forwarder = site.start_forwarder(quietSeconds=0.5)
+    site.send(tmp_path / "studies")
+    for record in (records[0], records[-1]):
+        forwarder.wait_for_log(f"study={record.study_uid} waits alone", timeout=20)
+    window = 8.0
+    time.sleep(window)
+    log = forwarder.log_text()
+    assert "does not answer C-ECHO" not in log
+    per_study = max_failed_jobs(window + 4.0, RETRY_INITIAL, RETRY_MAX)
+    for study in {record.study_uid for record in records}:
+        failed = [line for line in job_lines(forwarder, "failure") if line.study == study]
+        assert 2 <= len(failed) <= per_study, log
+    assert site.proxy_count() == len(records), "nothing refused is deleted"
+
+    site.cloud_orthanc.stop()
+    site.cloud_orthanc.config_path.write_text(json.dumps(config))
+    site.cloud_orthanc.start()
+    site.wait_forwarded(len(records), timeout=30)
     assert _cloud_digests(site) == _expected(records)
