@@ -173,7 +173,6 @@ def send(
     nagle: bool = False,
 ) -> tuple[float, float]:
     """storescu of the whole data set in one association; (start, end) monotonic."""
-    extra: list[str] = []
     started = clock()
     if nagle:
         # lab processes get TCP_NODELAY=1; a modality left at dcmtk's default does not.
@@ -191,7 +190,6 @@ def send(
             calling,
             called,
             tls,
-            extra_args=extra,
             timeout=600,
         )
     ended = clock()
