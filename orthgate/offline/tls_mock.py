@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
 import re
@@ -372,6 +373,11 @@ def _check_key_type(key: object, what: str) -> None:
         raise ValueError(f"{what}: unsupported key type {type(key).__name__}")
 
 
+# Parsing an RSA key checks it (primes, CRT values): tens of milliseconds for each of the
+# hundreds of certificates one CA key signs in a big stack. The same text always gives the
+# same key, and cryptography's key objects are immutable; refusals are raised afresh
+# each time (lru_cache keeps no exception).
+@functools.lru_cache(maxsize=4096)
 def _load_private_key(text: str, what: str) -> PrivateKey:
     """Like the provider's parsePrivateKeyPEM: PKCS#1, SEC1 or PKCS#8, first block, unencrypted."""
     block_type, der = _pem_decode(text, what)

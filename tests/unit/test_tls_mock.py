@@ -815,3 +815,18 @@ def test_write_only_key_is_used_but_not_returned() -> None:
     assert out["privateKeyPemWoVersion"] == 1
     csr = x509.load_pem_x509_csr(out["certRequestPem"].encode())
     assert _public_der(csr.public_key()) == _public_der(_private(key["privateKeyPem"]).public_key())
+
+
+def test_a_key_used_again_signs_the_same_way_and_a_bad_one_is_refused_every_time() -> None:
+    # Parsed keys are cached (big stacks sign hundreds of certificates with one CA key):
+    # the cache must change nothing that the provider would do.
+    _, key = new_tls_resource(PRIVATE_KEY, "k", {"algorithm": "RSA", "rsaBits": 2048})
+    pem = unwrap_secrets(key)["privateKeyPem"]
+    inputs = {"privateKeyPem": pem, "validityPeriodHours": 1, "allowedUses": []}
+    first = _cert(new_tls_resource(SELF_SIGNED_CERT, "a", inputs)[1]["certPem"])
+    second = _cert(new_tls_resource(SELF_SIGNED_CERT, "b", inputs)[1]["certPem"])
+    assert first.public_key() == second.public_key()
+    assert first.serial_number != second.serial_number
+    for _ in range(2):
+        with pytest.raises(ValueError, match="failed to decode PEM"):
+            new_tls_resource(CERT_REQUEST, "bad", {"privateKeyPem": "not a pem"})
