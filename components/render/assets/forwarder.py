@@ -43,22 +43,24 @@ How it works
   instance id), so sending again never duplicates and the last copy sent wins. The file
   check and the delete are two calls: a re-send landing in the milliseconds between them
   is deleted unsent.
-* Retries: Orthanc does not retry failed jobs. After a failure the next job waits
-  ``retry.initialSeconds``, doubling per consecutive failure up to ``retry.maxSeconds``;
-  one success resets it. Meanwhile a C-ECHO to the destination every ``probeSeconds``
-  (``POST /modalities/{destination}/echo``) ends the wait as soon as the link answers, so
-  a restored link is not left idle for the rest of a long back-off. A failing study also
-  gets its own back-off, so a study the cloud rejects does not block the ones behind it.
-  One job at a time.
+* Retries: Orthanc does not retry failed jobs. After a failed job, one C-ECHO to the
+  destination (``POST /modalities/{destination}/echo``) tells the two causes apart. If
+  nothing answers, the link is down: every study waits ``retry.initialSeconds``,
+  doubling per consecutive failure up to ``retry.maxSeconds``, and a C-ECHO every
+  ``probeSeconds`` ends the wait as soon as the link answers, so a restored link is not
+  left idle for the rest of a long back-off. If the destination answers, the study is the
+  problem: it waits alone on its own back-off and the studies behind it go on. One
+  success resets the count. One job at a time.
+* Log lines: one per forwarded study (study UID, instances, bytes, job seconds, outcome,
+  ``studies_in_job`` when the job carried several; on failure the error), then one line
+  saying which of the two causes it was and when the next try is.
 * If the proxy Orthanc is unreachable (down, restarting), the forwarder waits and retries
   every ``pollSeconds``; it never crashes on it and never deletes on doubt. Store jobs left
   running by a previous forwarder are waited for before the first job. SIGTERM/SIGINT
   stop it cleanly (exit 0); a running job is left to Orthanc and nothing is deleted.
-* Logs one line per forwarded study (study UID, instances, bytes, job seconds, outcome,
-  ``studies_in_job`` when the job carried several; on failure the error and the next
-  retry). ``GET /status`` on the status address serves the backlog as
-  JSON. A WARNING is logged when the backlog exceeds ``backlogWarningInstances``, at most
-  once per ``backlogWarningIntervalSeconds``. The password is never logged nor served.
+* ``GET /status`` on the status address serves the backlog as JSON. A WARNING is logged
+  when the backlog exceeds ``backlogWarningInstances``, at most once per
+  ``backlogWarningIntervalSeconds``. The password is never logged nor served.
 
 Configuration (JSON)
 --------------------
