@@ -21,7 +21,9 @@ import hashlib
 import ipaddress
 import re
 import secrets
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -373,13 +375,39 @@ def _check_key_type(key: object, what: str) -> None:
         raise ValueError(f"{what}: unsupported key type {type(key).__name__}")
 
 
-# Parsing an RSA key checks it (primes, CRT values): tens of milliseconds for each of the
-# hundreds of certificates one CA key signs in a big stack. The same text always gives the
-# same key, and cryptography's key objects are immutable; refusals are raised afresh
-# each time (lru_cache keeps no exception).
-@functools.lru_cache(maxsize=4096)
+# Parsing an RSA key checks it (primes, CRT values): milliseconds for each of the hundreds
+# of certificates one CA key signs in a big stack, and for each request signed with a key
+# the mock has just generated. The same text always gives the same key (the block type and
+# key checks below depend on the text alone; ``what`` only names it in refusals), and
+# cryptography's key objects are immutable, so parsed keys are kept by their text, and the
+# keys the mock generates are kept by the PEM it returns for them (parsing that PEM gives
+# that very key). Refusals are never kept: each is raised afresh with its own ``what``.
+_KEY_CACHE_SIZE = 4096
+_keys_by_pem: OrderedDict[str, PrivateKey] = OrderedDict()
+_keys_lock = threading.Lock()  # the mock monitor calls the mock from several threads
+
+
+def _remember_key(text: str, key: PrivateKey) -> None:
+    with _keys_lock:
+        _keys_by_pem[text] = key
+        _keys_by_pem.move_to_end(text)
+        while len(_keys_by_pem) > _KEY_CACHE_SIZE:
+            _keys_by_pem.popitem(last=False)
+
+
 def _load_private_key(text: str, what: str) -> PrivateKey:
     """Like the provider's parsePrivateKeyPEM: PKCS#1, SEC1 or PKCS#8, first block, unencrypted."""
+    with _keys_lock:
+        key = _keys_by_pem.get(text)
+        if key is not None:
+            _keys_by_pem.move_to_end(text)
+            return key
+    key = _parse_private_key(text, what)
+    _remember_key(text, key)
+    return key
+
+
+def _parse_private_key(text: str, what: str) -> PrivateKey:
     block_type, der = _pem_decode(text, what)
     expected = {"RSA PRIVATE KEY": rsa.RSAPrivateKey, "EC PRIVATE KEY": ec.EllipticCurvePrivateKey}
     if block_type not in (*expected, "PRIVATE KEY"):
@@ -414,6 +442,16 @@ def _load_csr(text: str, what: str) -> x509.CertificateSigningRequest:
         return x509.load_der_x509_csr(der)
     except ValueError as exc:
         raise ValueError(f"{what}: failed to parse certificate request: {exc}") from exc
+
+
+# The parsed certificate itself is not kept: cryptography would then warn about its subject
+# (e.g. a common name over 64 characters) only the first time, where the provider's log
+# shows the warning for every certificate signed. Its public key is a function of its DER,
+# which is what Certificate compares and hashes.
+@functools.lru_cache(maxsize=1024)
+def _certificate_spki(certificate: x509.Certificate) -> bytes:
+    """The SPKI of a CA certificate's public key (a CA signs many certificates)."""
+    return _spki_der(certificate.public_key())  # type: ignore[arg-type]
 
 
 def _spki_der(key: PrivateKey | PublicKey) -> bytes:
@@ -702,6 +740,9 @@ def _private_key(name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             serialization.PrivateFormat.TraditionalOpenSSL,
             no_encryption,
         ).decode()
+    # What _load_private_key would parse out of these PEMs is this key (see _remember_key).
+    _remember_key(pkcs8, key)
+    _remember_key(private_pem, key)
 
     public = key.public_key()
     spki = _spki_der(public)
@@ -794,7 +835,7 @@ def _locally_signed_cert(name: str, args: dict[str, Any]) -> tuple[str, dict[str
         _check_key_type(public_key, "certRequestPem")
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise _fail(name, str(exc)) from exc
-    if _spki_der(ca_key) != _spki_der(ca_cert.public_key()):
+    if _spki_der(ca_key) != _certificate_spki(ca_cert):
         raise _fail(name, "x509: provided PrivateKey doesn't match parent's PublicKey")
 
     try:
