@@ -22,6 +22,7 @@ from orthgate.components.render.orthanc_config import Sender, modality_entry, se
 
 FORWARDER_SCRIPT = Path(__file__).with_name("assets") / "forwarder.py"
 FORWARDER_USER = "forwarder"
+FORWARDER_JOBS = 2  # store jobs at once: the forwarder's concurrentJobs, Orthanc's ConcurrentJobs
 FORWARDER_STATUS_PORT = 8099
 # The proxy Orthanc's own ports inside its container; the site's listenPort maps to the first.
 PROXY_DICOM_PORT = 4242
@@ -111,7 +112,8 @@ def render_proxy_orthanc_config(spec: ProxyBundleSpec) -> dict[str, Any]:
         # The forwarder is the single source of truth for what still has to go.
         "SaveJobs": False,
         "JobsHistorySize": 1000,
-        "ConcurrentJobs": 1,
+        # The forwarder's store jobs, two at a time (its concurrentJobs).
+        "ConcurrentJobs": FORWARDER_JOBS,
         "DicomScuTimeout": 30,
         "ExecuteLuaEnabled": False,
         "RestApiWriteToFileSystemEnabled": False,
@@ -137,6 +139,10 @@ def render_forwarder_config(spec: ProxyBundleSpec) -> dict[str, Any]:
         # While backing off after failures, a C-ECHO this often ends the wait once the
         # link is back.
         "probeSeconds": 2,
+        # Two associations at once: one transfers while the other's job is being
+        # confirmed and deleted, and the cloud's Orthanc stores on two threads.
+        "concurrentJobs": FORWARDER_JOBS,
+        "maxBatchInstances": 500,
         "retry": {"initialSeconds": 5, "maxSeconds": 600},
         "backlogWarningInstances": spec.backlog_warning_instances,
         "status": {"address": spec.status_address, "port": FORWARDER_STATUS_PORT},

@@ -496,3 +496,36 @@ def test_a_cloud_that_answers_but_refuses_holds_each_study_back_alone(make_site,
     site.cloud_orthanc.start()
     site.wait_forwarded(len(records), timeout=30)
     assert _cloud_digests(site) == _expected(records)
+
+
+def test_two_jobs_at_once_lose_nothing_when_the_link_drops_under_both(make_site, tmp_path):
+    # Two settled studies go in two concurrent jobs (two associations). The link drops
+    # while both are sending: both fail, nothing is deleted, and once the link is back
+    # every instance reaches the cloud once, intact, in jobs that never overlap.
+    site = make_site(scu_timeout=1)
+    records = make_study(tmp_path / "studies", studies=2, instances_per_series=40, seed="fw-two")
+    _throttle(site, "4mbit")
+    forwarder = site.start_forwarder(quietSeconds=0.5, concurrentJobs=2)
+    site.send(tmp_path / "studies")
+    wait_until(lambda: len(site.status()["currentJobs"]) == 2, 30, site.describe)
+    running = [
+        job
+        for job in site.proxy_orthanc.get_json("/jobs?expand")
+        if job["Type"] == "DicomModalityStore" and job["State"] == "Running"
+    ]
+    assert len(running) == 2, running
+    site.cloud.set_link(False)
+    forwarder.wait_for_log(r"does not answer C-ECHO: every study waits", timeout=30)
+    wait_until(lambda: not site.status()["currentJobs"], 30, site.describe)
+    assert site.proxy_count() == len(records), "a failed job deleted something"
+    assert not job_lines(forwarder, "success")
+
+    _throttle(site, None)
+    site.cloud.set_link(True)
+    site.wait_forwarded(len(records), timeout=60)
+    assert _cloud_digests(site) == _expected(records)
+    assert site.cloud_orthanc.count_instances() == len(records)
+    successes = job_lines(forwarder, "success")
+    assert sum(line.instances for line in successes) == len(records), forwarder.log_text()
+    assert {line.study for line in successes} == {record.study_uid for record in records}
+    assert len(job_lines(forwarder, "failure")) >= 2

@@ -207,6 +207,8 @@ def test_the_proxy_bundle_forwards_over_mutual_tls_to_the_cloud_endpoint(proxied
     forwarder = json.loads(bundle["forwarder/forwarder.json"])
     assert forwarder["destination"] == "cloud"
     assert forwarder["orthanc"]["password"] == proxy["RegisteredUsers"]["forwarder"]
+    # The forwarder's concurrent jobs run side by side only if Orthanc runs as many.
+    assert forwarder["concurrentJobs"] == proxy["ConcurrentJobs"] == 2
 
 
 def test_the_proxy_compose_pins_images_and_sets_tcp_nodelay(proxied):

@@ -30,8 +30,12 @@ How it works
   the snapshot's instance ids and ``Permissive: false``: one association, any failed
   instance fails the job), polled every 20 ms at first, then every 0.25 s, until Success
   or Failure, or cancelled (``POST /jobs/{id}/cancel``) after ``jobTimeoutSeconds``.
-  While jobs fail, a job carries a single study. The snapshot of a study is its instance
-  ids and stored files (``GET /studies/{id}/instances``) when the job is created.
+  Up to ``concurrentJobs`` jobs run at once, each in a thread of its own and never two
+  with the same study; a study that receives more while its job runs waits for that job
+  to end. While jobs fail, one job at a time, carrying a single study. The snapshot of a
+  study is its instance ids and stored files (``GET /studies/{id}/instances``) when the
+  job is created. Every decision on a finished job (deletion counts, back-off, logs) is
+  taken by the main loop.
 * Deletion: only after a job succeeded, reported exactly the snapshot's instance count and
   no failed instance; only the snapshot's instances whose stored file (``FileUuid``) is
   still the one that was sent. Instances that arrived meanwhile, and re-sent ones that
@@ -50,7 +54,7 @@ How it works
   ``probeSeconds`` ends the wait as soon as the link answers, so a restored link is not
   left idle for the rest of a long back-off. If the destination answers, the study is the
   problem: it waits alone on its own back-off and the studies behind it go on. One
-  success resets the count. One job at a time.
+  success resets the count.
 * Log lines: one per forwarded study (study UID, instances, bytes, job seconds, outcome,
   ``studies_in_job`` when the job carried several; on failure the error), then one line
   saying which of the two causes it was and when the next try is.
@@ -83,7 +87,11 @@ Configuration (JSON)
     A study that received nothing for this long is forwarded even if Orthanc does not call
     it stable yet (default 1).
 ``maxBatchInstances``
-    Most instances one job carries when several studies are settled (default 2000).
+    Most instances one job carries when several studies are settled (default 500: a
+    backlog is shared between the concurrent jobs).
+``concurrentJobs``
+    Store jobs running at once (default 2; the proxy Orthanc's ``ConcurrentJobs`` must be
+    as large, or the extra jobs only queue).
 ``probeSeconds``
     While backing off, how often a C-ECHO checks whether the link is back (default 2).
 ``maxWaitSeconds``
@@ -112,6 +120,7 @@ import http.client
 import itertools
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -187,7 +196,8 @@ class Config:
         self.poll = _number(raw, "pollSeconds", 2.0, 0.1)
         self.changes_poll = _number(raw, "changesPollSeconds", 0.1, 0.01)
         self.quiet = _number(raw, "quietSeconds", 1.0)
-        self.max_batch = int(_number(raw, "maxBatchInstances", 2000, 1))
+        self.max_batch = int(_number(raw, "maxBatchInstances", 500, 1))
+        self.concurrent_jobs = int(_number(raw, "concurrentJobs", 2, 1))
         self.probe = _number(raw, "probeSeconds", 2.0, 0.1)
         self.max_wait = _number(raw, "maxWaitSeconds", 600.0)
         retry = raw.get("retry") or {}
@@ -318,12 +328,57 @@ class Snapshot:
         return cls(study["ID"], uid, files, size)
 
 
+def split_into_jobs(snapshots: list[Snapshot], jobs: int, most: int) -> list[list[Snapshot]]:
+    """Consecutive runs of ``snapshots`` (oldest first), one per job, of about equal size
+    and at most ``most`` instances each unless a single study is larger; what does not fit
+    waits for the next free job."""
+    total = sum(len(snapshot.files) for snapshot in snapshots)
+    share = max(1, -(-total // max(1, jobs)))
+    groups: list[list[Snapshot]] = []
+    count = 0
+    for snapshot in snapshots:
+        size = len(snapshot.files)
+        if groups and (
+            count + size <= min(share, most) or (count + size <= most and len(groups) == jobs)
+        ):
+            groups[-1].append(snapshot)
+            count += size
+        elif len(groups) < jobs:
+            groups.append([snapshot])
+            count = size
+        else:
+            break
+    return groups
+
+
+class JobResult:
+    """What a job's thread hands back to the main loop."""
+
+    def __init__(self, key: int, batch: list[Snapshot], started: float) -> None:
+        self.key = key
+        self.batch = batch
+        self.started = started
+        self.seconds = 0.0
+        self.outcome = "failure"
+        self.error = ""
+        self.job_id: str | None = None
+        self.deleted: dict[str, tuple[int, str]] = {}  # study id -> (deleted, error)
+
+
 class Forwarder:
     def __init__(self, config: Config, orthanc: Orthanc | None = None) -> None:
         self.config = config
         self.orthanc = orthanc or Orthanc(config)
         self.stop_event = threading.Event()
+        self.wake = threading.Event()  # a job finished, or stop: the main loop looks now
         self.lock = threading.Lock()
+        # Jobs run in worker threads; everything else, and every decision on a finished
+        # job, stays in the main loop, which alone touches the study tracks.
+        self.in_flight: dict[int, list[Snapshot]] = {}
+        self.job_keys = itertools.count(1)
+        self.finished: queue.Queue[JobResult] = queue.Queue()
+        self.workers: list[threading.Thread] = []
+        self.job_started: dict[int, str | None] = {}
         self.tracks: dict[str, StudyTrack] = {}
         self.stable: dict[str, bool] = {}  # study id -> IsStable, from the last listing
         self.listing_at = -1e18
@@ -348,6 +403,7 @@ class Forwarder:
             "consecutiveFailures": 0,
             "nextAttemptAt": None,
             "currentJob": None,
+            "currentJobs": [],
             "lastJob": None,
             "forwardedInstances": 0,
             "forwardedStudies": 0,
@@ -416,10 +472,13 @@ class Forwarder:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.wake.set()
 
     def wait(self, seconds: float) -> bool:
-        """Sleep unless stopped; True when stopping."""
-        return self.stop_event.wait(max(0.0, seconds))
+        """Sleep until woken (a job finished, or stop); True when stopping."""
+        self.wake.wait(max(0.0, seconds))
+        self.wake.clear()
+        return self.stop_event.is_set()
 
     def run(self) -> None:
         LOG.info(
@@ -440,6 +499,9 @@ class Forwarder:
                 LOG.exception("unexpected error; retrying in %gs", self.config.poll)
                 self.listing_at = -1e18
                 self.wait(self.config.poll)
+        for worker in self.workers:
+            worker.join(timeout=30)
+        self.collect_finished()
         LOG.info("stopped")
 
     def cycle(self) -> None:
@@ -453,18 +515,25 @@ class Forwarder:
             self.wait_for_running_jobs()
             self.adopted = True
             return
+        self.collect_finished()
         self.follow_changes()
         now = time.monotonic()
         if now < self.next_attempt:
             self.probe_link(now)
             self.wait(min(self.config.changes_poll, self.next_attempt - now))
             return
-        batch = self.next_batch()
-        if not batch:
+        # While jobs fail, one at a time: a bad link costs one association.
+        slots = 1 if self.consecutive_failures else self.config.concurrent_jobs
+        if len(self.in_flight) >= slots:
             self.wait(self.config.changes_poll)
             return
-        self.forward(batch)
-        self.backlog_at = -1e18  # what is left, right after the job
+        busy = {snapshot.study_id for batch in self.in_flight.values() for snapshot in batch}
+        batches = self.next_batches(busy, slots - len(self.in_flight))
+        if not batches:
+            self.wait(self.config.changes_poll)
+            return
+        for batch in batches:
+            self.start_job(batch)
 
     def probe_link(self, now: float) -> None:
         """While backing off after failures, a C-ECHO every ``probeSeconds``: a link that
@@ -573,9 +642,14 @@ class Forwarder:
         for listed in studies:
             self._track(listed, now)
 
-    def next_batch(self) -> list[Snapshot]:
-        """Settled studies, oldest first, fresh from Orthanc, up to ``maxBatchInstances``
-        instances; a single study while jobs are failing (a bad link costs one at a time)."""
+    def next_batches(
+        self, busy: set[str] | frozenset[str] = frozenset(), jobs: int = 1
+    ) -> list[list[Snapshot]]:
+        """Settled studies, oldest first, fresh from Orthanc, for up to ``jobs`` jobs of up
+        to ``maxBatchInstances`` instances each, shared out evenly; a single study while
+        jobs are failing (a bad link costs one at a time). Studies in ``busy`` (in a
+        running job) wait for it to end."""
+        limit = self.config.max_batch * jobs
         now = time.monotonic()
         if now - self.listing_at > LISTING_MAX_AGE:
             self._relist(now)
@@ -583,7 +657,9 @@ class Forwarder:
         count = 0
         for study_id in sorted(self.tracks, key=lambda key: self.tracks[key].rank):
             track = self.tracks.get(study_id)
-            if track is None or not self._settled(self.stable.get(study_id, False), track, now):
+            if study_id in busy or track is None:
+                continue
+            if not self._settled(self.stable.get(study_id, False), track, now):
                 continue
             try:
                 study = self.orthanc.get(f"/studies/{study_id}")
@@ -600,61 +676,104 @@ class Forwarder:
             snapshot = Snapshot.of(study, listing)
             if not snapshot.files:
                 continue
-            if batch and count + len(snapshot.files) > self.config.max_batch:
+            if batch and count + len(snapshot.files) > limit:
                 break
             batch.append(snapshot)
             count += len(snapshot.files)
-            if self.consecutive_failures or count >= self.config.max_batch:
+            if self.consecutive_failures or count >= limit:
                 break
-        return batch
+        return split_into_jobs(batch, jobs, self.config.max_batch)
 
     # --- one job ---
 
-    def forward(self, batch: list[Snapshot]) -> None:
-        """ONE store job (one association) for every instance of the batch's snapshots."""
-        ids = [instance for snapshot in batch for instance in snapshot.files]
-        size = sum(snapshot.size for snapshot in batch)
-        started = time.monotonic()
-        self._set_status(
-            currentJob={
+    def start_job(self, batch: list[Snapshot]) -> None:
+        """The batch's job runs in a thread of its own; its end is handled here, in
+        ``collect_finished``, once the thread has put its result on the queue."""
+        key = next(self.job_keys)
+        self.in_flight[key] = batch
+        self.job_started[key] = _iso(time.time())
+        self._show_jobs()
+        worker = threading.Thread(
+            target=self.run_job, args=(key, batch), name=f"job-{key}", daemon=True
+        )
+        self.workers = [w for w in self.workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def _show_jobs(self) -> None:
+        jobs = [
+            {
                 "studies": len(batch),
                 "study": batch[0].uid,
-                "instances": len(ids),
-                "bytes": size,
-                "startedAt": _iso(time.time()),
+                "instances": sum(len(snapshot.files) for snapshot in batch),
+                "bytes": sum(snapshot.size for snapshot in batch),
+                "startedAt": self.job_started.get(key),
             }
-        )
-        outcome, error, job_id = "failure", "", None
-        deleted: dict[str, tuple[int, str]] = {}
+            for key, batch in sorted(self.in_flight.items())
+        ]
+        self._set_status(currentJobs=jobs, currentJob=jobs[0] if jobs else None)
+
+    def run_job(self, key: int, batch: list[Snapshot]) -> None:
+        """ONE store job (one association) for every instance of the batch's snapshots;
+        the snapshots are deleted only once it succeeded. Never raises: the main loop
+        always gets a result, and any doubt deletes nothing."""
+        started = time.monotonic()
+        result = JobResult(key, batch, started)
         try:
+            ids = [instance for snapshot in batch for instance in snapshot.files]
             body = {"Resources": ids, "Asynchronous": True, "Permissive": False}
             path = f"/modalities/{urllib.parse.quote(self.config.destination, safe='')}/store"
             try:
                 answer = self.orthanc.post(path, body)
-                job_id = str(answer["ID"])
+                result.job_id = str(answer["ID"])
             except (OrthancUnavailable, OrthancHttpError, KeyError, TypeError) as exc:
-                outcome, error = "error", f"job not created: {exc}"
+                result.outcome, result.error = "error", f"job not created: {exc}"
             else:
-                outcome, error = self.wait_for_job(job_id, len(ids), started)
-            if outcome == "success":
+                result.outcome, result.error = self.wait_for_job(result.job_id, len(ids), started)
+            if result.outcome == "success":
                 for snapshot in batch:
-                    deleted[snapshot.study_id] = self.delete_sent(snapshot.study_id, snapshot.files)
+                    result.deleted[snapshot.study_id] = self.delete_sent(
+                        snapshot.study_id, snapshot.files
+                    )
+        except Exception as exc:  # reported as the job's outcome, never raised
+            LOG.exception("job thread %d", key)
+            if result.outcome == "success":
+                result.error = f"deletion stopped: {exc}"
+            else:
+                result.outcome, result.error = "error", f"unexpected: {exc}"
         finally:
-            self._set_status(currentJob=None)
-        seconds = time.monotonic() - started
+            result.seconds = time.monotonic() - started
+            self.finished.put(result)
+            self.wake.set()
+
+    def collect_finished(self) -> None:
+        while True:
+            try:
+                result = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            self.in_flight.pop(result.key, None)
+            self.job_started.pop(result.key, None)
+            self._show_jobs()
+            self.job_finished(result)
+            self.backlog_at = -1e18  # what is left, right after the job
+
+    def job_finished(self, result: JobResult) -> None:
+        batch, outcome, job_id = result.batch, result.outcome, result.job_id
         failed = outcome not in ("success", "interrupted")
-        # After a failure, one C-ECHO tells the two causes apart: a link that does not
-        # answer makes every study wait (the back-off, cut short by the probe); a link
-        # that answers means this study is the problem: it waits alone, the rest go on.
         for snapshot in batch:
-            count, note = deleted.get(snapshot.study_id, (0, ""))
-            self.finish(snapshot, seconds, outcome, note or error, job_id, count, len(batch))
+            count, note = result.deleted.get(snapshot.study_id, (0, ""))
+            self.finish(
+                snapshot, result.seconds, outcome, note or result.error, job_id, count, len(batch)
+            )
         if outcome == "success":
             self.consecutive_failures = 0
             self.next_attempt = 0.0
             with self.lock:
                 self.status.update(consecutiveFailures=0, nextAttemptAt=None)
         elif failed:
+            # One C-ECHO tells the two causes apart: a link that does not answer makes
+            # every study wait (the back-off, cut short by the probe); a link that answers
+            # means this study is the problem: it waits alone, the rest go on.
             self.consecutive_failures += 1
             link_down = not self.link_answers(QUICK_ECHO_SECONDS)
             now = time.monotonic()
@@ -683,7 +802,7 @@ class Forwarder:
                     self.consecutive_failures,
                     self._backoff(failures),
                 )
-            self.next_attempt = now + delay
+            self.next_attempt = max(self.next_attempt, now + delay)
             self.next_probe = now + min(self.config.probe, delay)
             with self.lock:
                 self.status["failedJobs"] += 1
@@ -694,9 +813,8 @@ class Forwarder:
 
     def wait_for_job(self, job_id: str, count: int, started: float) -> tuple[str, str]:
         """Poll the job every 20 ms at first (a short job is seen done at once), then
-        slower; the changes feed and the backlog are followed meanwhile."""
+        slower. Runs in the job's thread."""
         deadline = started + self.config.job_timeout
-        last_backlog = time.monotonic()
         while True:
             if self.stop_event.is_set():
                 return "interrupted", "forwarder stopping; job left to Orthanc, nothing deleted"
@@ -728,13 +846,8 @@ class Forwarder:
                 except (OrthancUnavailable, OrthancHttpError) as exc:
                     LOG.debug("cancelling job %s: %s", job_id, exc)
                 return "timeout", f"job still running after {self.config.job_timeout:g}s"
-            if now - last_backlog >= self.config.poll:
-                self.refresh_backlog()
-                last_backlog = now
-            with contextlib.suppress(OrthancUnavailable):
-                self.follow_changes()
             elapsed = now - started
-            self.wait(JOB_POLL_FAST if elapsed < 2 else min(0.25, self.config.poll))
+            self.stop_event.wait(JOB_POLL_FAST if elapsed < 2 else min(0.25, self.config.poll))
 
     def finish(
         self,
