@@ -52,7 +52,8 @@ plan: venv ## offline plan of STACK: resources, exposure, monthly cost
 demo: system-packages venv ## rehearse modality -> proxy -> cloud on this machine (root)
 	$(BIN)/python -m tools.demo
 
-bench: system-packages venv ## time the DICOM paths and the proxy on this machine (root; about 10 min)
+bench: system-packages venv ## time the DICOM paths, the proxy and big stack evaluations (root; about 11 min)
+	$(BIN)/python bench/evaluation.py --json
 	$(BIN)/python bench/dicom_path.py --json
 
 proxy-bundle: venv ## write SITE's DICOM proxy bundle of STACK into DEST (alias of orthgate bundle)

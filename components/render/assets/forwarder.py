@@ -54,14 +54,21 @@ How it works
   ``probeSeconds`` ends the wait as soon as the link answers, so a restored link is not
   left idle for the rest of a long back-off. If the destination answers, the study is the
   problem: it waits alone on its own back-off and the studies behind it go on. One
-  success resets the count.
+  success resets the count. With two jobs at once, a job that started before the link
+  was declared dead belongs to that outage: its failure is not counted again (one
+  C-ECHO, one back-off step per outage) and its success does not end the back-off (the
+  probe says when the link is back). A job lost to an Orthanc restart is nobody's
+  failure: it goes again at once.
 * Log lines: one per forwarded study (study UID, instances, bytes, job seconds, outcome,
   ``studies_in_job`` when the job carried several; on failure the error), then one line
   saying which of the two causes it was and when the next try is.
 * If the proxy Orthanc is unreachable (down, restarting), the forwarder waits and retries
   every ``pollSeconds``; it never crashes on it and never deletes on doubt. Store jobs left
   running by a previous forwarder are waited for before the first job. SIGTERM/SIGINT
-  stop it cleanly (exit 0); a running job is left to Orthanc and nothing is deleted.
+  stop it cleanly (exit 0) within about 20 s: no new job is created, running jobs are
+  left to Orthanc and nothing they sent is deleted (a deletion already under way, for a
+  job the cloud confirmed, finishes or is logged as still busy). The next forwarder
+  waits for those jobs, then sends again whatever is still stored.
 * ``GET /status`` on the status address serves the backlog as JSON. A WARNING is logged
   when the backlog exceeds ``backlogWarningInstances``, at most once per
   ``backlogWarningIntervalSeconds``. The password is never logged nor served.
@@ -120,6 +127,7 @@ import http.client
 import itertools
 import json
 import logging
+import math
 import queue
 import signal
 import sys
@@ -139,6 +147,8 @@ DELETE_CHUNK = 500
 LISTING_MAX_AGE = 30.0  # seconds a study listing is reused before asking Orthanc again
 JOB_POLL_FAST = 0.02  # seconds between two looks at a young job
 QUICK_ECHO_SECONDS = 3  # the C-ECHO that tells a dead link from a refused study
+MAX_CONCURRENT_JOBS = 8
+SHUTDOWN_JOIN_SECONDS = 20  # under compose's stop_grace_period (30 s) before SIGKILL
 
 
 class ConfigError(Exception):
@@ -160,9 +170,22 @@ class OrthancHttpError(Exception):
 
 def _number(section: dict, key: str, default: float, minimum: float = 0.0) -> float:
     value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"{key} must be a number >= {minimum}")
+    # json accepts NaN and Infinity: neither is a usable time or count.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        raise ConfigError(f"{key} must be a number >= {minimum:g}")
     return float(value)
+
+
+def _integer(section: dict, key: str, default: int, minimum: int, maximum: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(f"{key} must be a whole number from {minimum} to {maximum}")
+    return value
 
 
 class Config:
@@ -196,22 +219,23 @@ class Config:
         self.poll = _number(raw, "pollSeconds", 2.0, 0.1)
         self.changes_poll = _number(raw, "changesPollSeconds", 0.1, 0.01)
         self.quiet = _number(raw, "quietSeconds", 1.0)
-        self.max_batch = int(_number(raw, "maxBatchInstances", 500, 1))
-        self.concurrent_jobs = int(_number(raw, "concurrentJobs", 2, 1))
+        self.max_batch = _integer(raw, "maxBatchInstances", 500, 1, 100000)
+        # Each job is one association and one thread; a handful is plenty.
+        self.concurrent_jobs = _integer(raw, "concurrentJobs", 2, 1, MAX_CONCURRENT_JOBS)
         self.probe = _number(raw, "probeSeconds", 2.0, 0.1)
         self.max_wait = _number(raw, "maxWaitSeconds", 600.0)
         retry = raw.get("retry") or {}
         self.retry_initial = _number(retry, "initialSeconds", 5.0, 0.1)
         self.retry_max = _number(retry, "maxSeconds", 600.0, self.retry_initial)
         self.job_timeout = _number(raw, "jobTimeoutSeconds", 3600.0, 1.0)
-        self.backlog_warning = int(_number(raw, "backlogWarningInstances", 10000))
+        self.backlog_warning = _integer(raw, "backlogWarningInstances", 10000, 0, 10**9)
         self.backlog_interval = _number(raw, "backlogWarningIntervalSeconds", 300.0)
         status = raw.get("status", {})
         if status is None:
             self.status_address, self.status_port = None, 0
         elif isinstance(status, dict):
             self.status_address = str(status.get("address", "127.0.0.1"))
-            self.status_port = int(_number(status, "port", 8099, 1))
+            self.status_port = _integer(status, "port", 8099, 1, 65535)
         else:
             raise ConfigError("status must be an object or null")
         level = str(raw.get("logLevel", "INFO")).upper()
@@ -371,6 +395,12 @@ class Forwarder:
         self.orthanc = orthanc or Orthanc(config)
         self.stop_event = threading.Event()
         self.wake = threading.Event()  # a job finished, or stop: the main loop looks now
+        # Set by the signal handler, which must take no lock (the main thread it
+        # interrupts may hold one); the main loop turns it into stop().
+        self.stop_requested = False
+        # When a dead link was last declared (monotonic): jobs that started before it
+        # belong to that outage and neither prolong nor end its back-off.
+        self.link_down_at: float | None = None
         self.lock = threading.Lock()
         # Jobs run in worker threads; everything else, and every decision on a finished
         # job, stays in the main loop, which alone touches the study tracks.
@@ -379,6 +409,7 @@ class Forwarder:
         self.finished: queue.Queue[JobResult] = queue.Queue()
         self.workers: list[threading.Thread] = []
         self.job_started: dict[int, str | None] = {}
+        self.job_ids: dict[int, str] = {}  # written by a job's thread once Orthanc named it
         self.tracks: dict[str, StudyTrack] = {}
         self.stable: dict[str, bool] = {}  # study id -> IsStable, from the last listing
         self.listing_at = -1e18
@@ -474,11 +505,21 @@ class Forwarder:
         self.stop_event.set()
         self.wake.set()
 
+    def request_stop(self) -> None:
+        """Safe in a signal handler: a plain attribute, acted on by the main loop."""
+        self.stop_requested = True
+
     def wait(self, seconds: float) -> bool:
         """Sleep until woken (a job finished, or stop); True when stopping."""
         self.wake.wait(max(0.0, seconds))
         self.wake.clear()
+        self._honour_stop_request()
         return self.stop_event.is_set()
+
+    def _honour_stop_request(self) -> None:
+        if self.stop_requested and not self.stop_event.is_set():
+            LOG.info("signal received: stopping")
+            self.stop()
 
     def run(self) -> None:
         LOG.info(
@@ -489,6 +530,9 @@ class Forwarder:
             self.config.retry_max,
         )
         while not self.stop_event.is_set():
+            self._honour_stop_request()
+            if self.stop_event.is_set():
+                break
             try:
                 self.cycle()
             except (OrthancUnavailable, OrthancHttpError) as exc:
@@ -499,9 +543,18 @@ class Forwarder:
                 LOG.exception("unexpected error; retrying in %gs", self.config.poll)
                 self.listing_at = -1e18
                 self.wait(self.config.poll)
+        deadline = time.monotonic() + SHUTDOWN_JOIN_SECONDS
         for worker in self.workers:
-            worker.join(timeout=30)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
         self.collect_finished()
+        for key, batch in sorted(self.in_flight.items()):
+            LOG.warning(
+                "stopping with job %s still busy (Orthanc job %s, studies %s): whatever it "
+                "has not deleted stays on the proxy and goes again",
+                key,
+                self.job_ids.get(key),
+                ",".join(snapshot.uid for snapshot in batch),
+            )
         LOG.info("stopped")
 
     def cycle(self) -> None:
@@ -533,7 +586,8 @@ class Forwarder:
             self.wait(self.config.changes_poll)
             return
         for batch in batches:
-            self.start_job(batch)
+            if self.stop_requested or self.stop_event.is_set() or not self.start_job(batch):
+                break
 
     def probe_link(self, now: float) -> None:
         """While backing off after failures, a C-ECHO every ``probeSeconds``: a link that
@@ -686,30 +740,40 @@ class Forwarder:
 
     # --- one job ---
 
-    def start_job(self, batch: list[Snapshot]) -> None:
+    def start_job(self, batch: list[Snapshot]) -> bool:
         """The batch's job runs in a thread of its own; its end is handled here, in
-        ``collect_finished``, once the thread has put its result on the queue."""
+        ``collect_finished``, once the thread has put its result on the queue. Only the
+        main loop registers and collects jobs, so registering after start() is safe."""
         key = next(self.job_keys)
-        self.in_flight[key] = batch
-        self.job_started[key] = _iso(time.time())
-        self._show_jobs()
         worker = threading.Thread(
             target=self.run_job, args=(key, batch), name=f"job-{key}", daemon=True
         )
+        try:
+            worker.start()
+        except RuntimeError as exc:  # "can't start new thread": out of memory or pids
+            LOG.error("cannot start a job thread (%s); retrying in %gs", exc, self.config.poll)
+            self.wait(self.config.poll)
+            return False
+        self.in_flight[key] = batch
+        self.job_started[key] = _iso(time.time())
         self.workers = [w for w in self.workers if w.is_alive()] + [worker]
-        worker.start()
+        self._show_jobs()
+        return True
 
     def _show_jobs(self) -> None:
         jobs = [
             {
+                "job": self.job_ids.get(key),
                 "studies": len(batch),
                 "study": batch[0].uid,
+                "studyUids": [snapshot.uid for snapshot in batch],
                 "instances": sum(len(snapshot.files) for snapshot in batch),
                 "bytes": sum(snapshot.size for snapshot in batch),
                 "startedAt": self.job_started.get(key),
             }
             for key, batch in sorted(self.in_flight.items())
         ]
+        # currentJob: the oldest running job, as before there were several.
         self._set_status(currentJobs=jobs, currentJob=jobs[0] if jobs else None)
 
     def run_job(self, key: int, batch: list[Snapshot]) -> None:
@@ -722,12 +786,16 @@ class Forwarder:
             ids = [instance for snapshot in batch for instance in snapshot.files]
             body = {"Resources": ids, "Asynchronous": True, "Permissive": False}
             path = f"/modalities/{urllib.parse.quote(self.config.destination, safe='')}/store"
+            if self.stop_event.is_set() or self.stop_requested:
+                result.outcome, result.error = "interrupted", "forwarder stopping; job not created"
+                return
             try:
                 answer = self.orthanc.post(path, body)
                 result.job_id = str(answer["ID"])
             except (OrthancUnavailable, OrthancHttpError, KeyError, TypeError) as exc:
                 result.outcome, result.error = "error", f"job not created: {exc}"
             else:
+                self.job_ids[key] = result.job_id  # shown by the main loop's next look
                 result.outcome, result.error = self.wait_for_job(result.job_id, len(ids), started)
             if result.outcome == "success":
                 for snapshot in batch:
@@ -750,27 +818,43 @@ class Forwarder:
             try:
                 result = self.finished.get_nowait()
             except queue.Empty:
+                if self.in_flight:
+                    self._show_jobs()  # the Orthanc job ids the threads have learnt
                 return
             self.in_flight.pop(result.key, None)
             self.job_started.pop(result.key, None)
+            self.job_ids.pop(result.key, None)
             self._show_jobs()
             self.job_finished(result)
             self.backlog_at = -1e18  # what is left, right after the job
 
     def job_finished(self, result: JobResult) -> None:
         batch, outcome, job_id = result.batch, result.outcome, result.job_id
-        failed = outcome not in ("success", "interrupted")
         for snapshot in batch:
             count, note = result.deleted.get(snapshot.study_id, (0, ""))
             self.finish(
                 snapshot, result.seconds, outcome, note or result.error, job_id, count, len(batch)
             )
+        # A job that started before the link was declared dead belongs to that outage:
+        # its success does not end the back-off (the link may still be down: the probe
+        # says when it is back), and its failure is not a second failure.
+        of_the_outage = self.link_down_at is not None and result.started < self.link_down_at
         if outcome == "success":
+            if of_the_outage:
+                return
             self.consecutive_failures = 0
             self.next_attempt = 0.0
+            self.link_down_at = None
             with self.lock:
                 self.status.update(consecutiveFailures=0, nextAttemptAt=None)
-        elif failed:
+        elif outcome in ("interrupted", "lost"):
+            # Stopping, or Orthanc restarted under the job: no one's fault, sent again.
+            return
+        elif of_the_outage:
+            with self.lock:
+                self.status["failedJobs"] += 1
+            LOG.warning("job=%s failed too, in the same outage: every study still waits", job_id)
+        else:
             # One C-ECHO tells the two causes apart: a link that does not answer makes
             # every study wait (the back-off, cut short by the probe); a link that answers
             # means this study is the problem: it waits alone, the rest go on.
@@ -778,6 +862,7 @@ class Forwarder:
             link_down = not self.link_answers(QUICK_ECHO_SECONDS)
             now = time.monotonic()
             delay = self._backoff(self.consecutive_failures) if link_down else 0.0
+            self.link_down_at = now if link_down else None
             if link_down:
                 LOG.warning(
                     "job=%s failed and %r does not answer C-ECHO: every study waits; "
@@ -815,6 +900,7 @@ class Forwarder:
         """Poll the job every 20 ms at first (a short job is seen done at once), then
         slower. Runs in the job's thread."""
         deadline = started + self.config.job_timeout
+        running = False
         while True:
             if self.stop_event.is_set():
                 return "interrupted", "forwarder stopping; job left to Orthanc, nothing deleted"
@@ -828,6 +914,10 @@ class Forwarder:
                 job = None
             if isinstance(job, dict):
                 state = job.get("State")
+                if state == "Running" and not running:
+                    # Queued behind other jobs is not slow: the timeout counts from here.
+                    running = True
+                    deadline = time.monotonic() + self.config.job_timeout
                 if state == "Success":
                     content = job.get("Content") or {}
                     sent = content.get("InstancesCount")
@@ -896,7 +986,7 @@ class Forwarder:
             self.status["lastJob"] = last_job
 
     def wait_for_running_jobs(self) -> None:
-        """Let store jobs a previous forwarder left running finish: one association at a time."""
+        """Let store jobs a previous forwarder left running finish before starting any."""
         deadline = time.monotonic() + self.config.job_timeout
         announced = False
         while not self.stop_event.is_set() and time.monotonic() < deadline:
@@ -1016,8 +1106,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info("status on http://%s:%d/status", config.status_address, config.status_port)
 
     def on_signal(signum: int, _frame: object) -> None:
-        LOG.info("signal %d: stopping", signum)
-        forwarder.stop()
+        # No logging and no Event here: both take locks the interrupted thread may hold.
+        forwarder.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
