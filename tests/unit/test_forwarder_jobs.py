@@ -1,4 +1,5 @@
-"""The forwarder's concurrent store jobs against a scripted, in-memory proxy Orthanc.
+"""The forwarder's concurrent store jobs: how settled studies are shared out between
+them, and how they behave against a scripted, in-memory proxy Orthanc.
 
 The real Orthanc runs in tests/integration/test_proxy_forwarder.py; here the cases that
 depend on the order in which jobs end (a success arriving after the link was declared
@@ -304,3 +305,41 @@ def test_a_stop_while_two_jobs_run_leaves_them_to_orthanc_and_deletes_nothing(or
 def test_unusable_settings_are_refused_by_name(settings, message):
     with pytest.raises(fw.ConfigError, match=message):
         config(**settings)
+
+
+# --- sharing settled studies out between the jobs ---
+
+
+def studies(*sizes: int) -> list:
+    return [
+        fw.Snapshot(f"s{n}", f"1.2.{n}", {f"s{n}-i{i}": f"f{i}" for i in range(size)}, 0)
+        for n, size in enumerate(sizes)
+    ]
+
+
+def shape(groups: list) -> list[list[int]]:
+    return [[len(snapshot.files) for snapshot in group] for group in groups]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "jobs", "most", "expected"),
+    [
+        ((40, 40), 2, 500, [[40], [40]]),  # two settled studies: two associations
+        ((50,) * 8, 2, 500, [[50] * 4, [50] * 4]),
+        ((50,) * 8, 1, 500, [[50] * 8]),
+        ((100,) * 20, 2, 500, [[100] * 5, [100] * 5]),  # a backlog: the rest waits
+        ((10, 300, 10), 2, 500, [[10], [300, 10]]),
+        ((2000, 10), 2, 500, [[2000], [10]]),  # a study is never split
+        ((2000, 10), 1, 500, [[2000]]),
+        ((7,), 2, 500, [[7]]),
+        ((), 2, 500, []),
+    ],
+)
+def test_settled_studies_are_shared_out_in_order(sizes, jobs, most, expected):
+    snapshots = studies(*sizes)
+    groups = fw.split_into_jobs(snapshots, jobs, most)
+    assert shape(groups) == expected
+    flat = [snapshot for group in groups for snapshot in group]
+    assert flat == snapshots[: len(flat)], "oldest first, nothing skipped"
+    assert len(groups) <= jobs
+    assert all(sum(len(s.files) for s in g) <= most or len(g) == 1 for g in groups)
