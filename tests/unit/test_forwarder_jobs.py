@@ -280,8 +280,8 @@ def test_a_stop_while_two_jobs_run_leaves_them_to_orthanc_and_deletes_nothing(or
     forwarder = fw.Forwarder(config(concurrentJobs=2), orthanc=orthanc)
     running = Running(forwarder)
     until(lambda: len(orthanc.stores) == 2)
-    until(lambda: all(job["job"] for job in forwarder.status["currentJobs"]))
-    assert [job["job"] for job in forwarder.status["currentJobs"]] == ["job1", "job2"]
+    # The status shows both jobs with their Orthanc ids once the main loop looked again.
+    until(lambda: [job["job"] for job in forwarder.status["currentJobs"]] == ["job1", "job2"])
     forwarder.request_stop()
     running.thread.join(timeout=10)
     assert not running.thread.is_alive()
