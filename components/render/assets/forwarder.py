@@ -375,13 +375,15 @@ def split_into_jobs(snapshots: list[Snapshot], jobs: int, most: int) -> list[lis
     return groups
 
 
-class JobResult:
-    """What a job's thread hands back to the main loop."""
+class Job:
+    """One store job: made by the main loop, filled in by its thread, handed back whole.
+    The main loop reads ``job_id`` while the thread runs (for the status page)."""
 
-    def __init__(self, key: int, batch: list[Snapshot], started: float) -> None:
+    def __init__(self, key: int, batch: list[Snapshot]) -> None:
         self.key = key
         self.batch = batch
-        self.started = started
+        self.started = time.monotonic()
+        self.started_at = _iso(time.time())
         self.seconds = 0.0
         self.outcome = "failure"
         self.error = ""
@@ -404,12 +406,10 @@ class Forwarder:
         self.lock = threading.Lock()
         # Jobs run in worker threads; everything else, and every decision on a finished
         # job, stays in the main loop, which alone touches the study tracks.
-        self.in_flight: dict[int, list[Snapshot]] = {}
+        self.in_flight: dict[int, Job] = {}
         self.job_keys = itertools.count(1)
-        self.finished: queue.Queue[JobResult] = queue.Queue()
+        self.finished: queue.Queue[Job] = queue.Queue()
         self.workers: list[threading.Thread] = []
-        self.job_started: dict[int, str | None] = {}
-        self.job_ids: dict[int, str] = {}  # written by a job's thread once Orthanc named it
         self.tracks: dict[str, StudyTrack] = {}
         self.stable: dict[str, bool] = {}  # study id -> IsStable, from the last listing
         self.listing_at = -1e18
@@ -547,13 +547,13 @@ class Forwarder:
         for worker in self.workers:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
         self.collect_finished()
-        for key, batch in sorted(self.in_flight.items()):
+        for key, job in sorted(self.in_flight.items()):
             LOG.warning(
                 "stopping with job %s still busy (Orthanc job %s, studies %s): whatever it "
                 "has not deleted stays on the proxy and goes again",
                 key,
-                self.job_ids.get(key),
-                ",".join(snapshot.uid for snapshot in batch),
+                job.job_id,
+                ",".join(snapshot.uid for snapshot in job.batch),
             )
         LOG.info("stopped")
 
@@ -580,7 +580,7 @@ class Forwarder:
         if len(self.in_flight) >= slots:
             self.wait(self.config.changes_poll)
             return
-        busy = {snapshot.study_id for batch in self.in_flight.values() for snapshot in batch}
+        busy = {snapshot.study_id for job in self.in_flight.values() for snapshot in job.batch}
         batches = self.next_batches(busy, slots - len(self.in_flight))
         if not batches:
             self.wait(self.config.changes_poll)
@@ -744,9 +744,9 @@ class Forwarder:
         """The batch's job runs in a thread of its own; its end is handled here, in
         ``collect_finished``, once the thread has put its result on the queue. Only the
         main loop registers and collects jobs, so registering after start() is safe."""
-        key = next(self.job_keys)
+        job = Job(next(self.job_keys), batch)
         worker = threading.Thread(
-            target=self.run_job, args=(key, batch), name=f"job-{key}", daemon=True
+            target=self.run_job, args=(job,), name=f"job-{job.key}", daemon=True
         )
         try:
             worker.start()
@@ -754,8 +754,7 @@ class Forwarder:
             LOG.error("cannot start a job thread (%s); retrying in %gs", exc, self.config.poll)
             self.wait(self.config.poll)
             return False
-        self.in_flight[key] = batch
-        self.job_started[key] = _iso(time.time())
+        self.in_flight[job.key] = job
         self.workers = [w for w in self.workers if w.is_alive()] + [worker]
         self._show_jobs()
         return True
@@ -763,25 +762,24 @@ class Forwarder:
     def _show_jobs(self) -> None:
         jobs = [
             {
-                "job": self.job_ids.get(key),
-                "studies": len(batch),
-                "study": batch[0].uid,
-                "studyUids": [snapshot.uid for snapshot in batch],
-                "instances": sum(len(snapshot.files) for snapshot in batch),
-                "bytes": sum(snapshot.size for snapshot in batch),
-                "startedAt": self.job_started.get(key),
+                "job": job.job_id,
+                "studies": len(job.batch),
+                "study": job.batch[0].uid,
+                "studyUids": [snapshot.uid for snapshot in job.batch],
+                "instances": sum(len(snapshot.files) for snapshot in job.batch),
+                "bytes": sum(snapshot.size for snapshot in job.batch),
+                "startedAt": job.started_at,
             }
-            for key, batch in sorted(self.in_flight.items())
+            for _key, job in sorted(self.in_flight.items())
         ]
         # currentJob: the oldest running job, as before there were several.
         self._set_status(currentJobs=jobs, currentJob=jobs[0] if jobs else None)
 
-    def run_job(self, key: int, batch: list[Snapshot]) -> None:
+    def run_job(self, result: Job) -> None:
         """ONE store job (one association) for every instance of the batch's snapshots;
         the snapshots are deleted only once it succeeded. Never raises: the main loop
-        always gets a result, and any doubt deletes nothing."""
-        started = time.monotonic()
-        result = JobResult(key, batch, started)
+        always gets the job back, and any doubt deletes nothing."""
+        batch, started = result.batch, result.started
         try:
             ids = [instance for snapshot in batch for instance in snapshot.files]
             body = {"Resources": ids, "Asynchronous": True, "Permissive": False}
@@ -795,7 +793,6 @@ class Forwarder:
             except (OrthancUnavailable, OrthancHttpError, KeyError, TypeError) as exc:
                 result.outcome, result.error = "error", f"job not created: {exc}"
             else:
-                self.job_ids[key] = result.job_id  # shown by the main loop's next look
                 result.outcome, result.error = self.wait_for_job(result.job_id, len(ids), started)
             if result.outcome == "success":
                 for snapshot in batch:
@@ -803,7 +800,7 @@ class Forwarder:
                         snapshot.study_id, snapshot.files
                     )
         except Exception as exc:  # reported as the job's outcome, never raised
-            LOG.exception("job thread %d", key)
+            LOG.exception("job thread %d", result.key)
             if result.outcome == "success":
                 result.error = f"deletion stopped: {exc}"
             else:
@@ -822,13 +819,11 @@ class Forwarder:
                     self._show_jobs()  # the Orthanc job ids the threads have learnt
                 return
             self.in_flight.pop(result.key, None)
-            self.job_started.pop(result.key, None)
-            self.job_ids.pop(result.key, None)
             self._show_jobs()
             self.job_finished(result)
             self.backlog_at = -1e18  # what is left, right after the job
 
-    def job_finished(self, result: JobResult) -> None:
+    def job_finished(self, result: Job) -> None:
         batch, outcome, job_id = result.batch, result.outcome, result.job_id
         for snapshot in batch:
             count, note = result.deleted.get(snapshot.study_id, (0, ""))
