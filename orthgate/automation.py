@@ -20,7 +20,9 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from pulumi import automation as auto
 
 from orthgate.components.config import Settings
 from orthgate.errors import SetupError
+from orthgate.policy_config import policy_pack_config
 from orthgate.project import Project, project_at, stack_file_for
 from orthgate.stack_file import load_go_yaml
 from orthgate.validation import read_config, validate_config
@@ -47,6 +50,8 @@ __all__ = [
 # Where state lives when the operator has not chosen: the same default as `make up`, so the
 # command, the Makefile and the API see one and the same stacks.
 DEFAULT_BACKEND_URL = "file://~"
+# The CrossGuard pack every preview and up runs under (pulumi preview --policy-pack).
+POLICY_PACK_DIR = "policy"
 PULUMI_INSTALL_HINT = (
     "install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/, e.g. "
     "`curl -fsSL https://get.pulumi.com | sh`), then open a new shell or add "
@@ -115,14 +120,41 @@ class OrthgateStack:
     env_vars: dict[str, str] = field(default_factory=dict)
 
     def preview(
-        self, on_event: OnEvent | None = None, on_output: OnOutput | None = None, **options: Any
+        self,
+        on_event: OnEvent | None = None,
+        on_output: OnOutput | None = None,
+        *,
+        guardrails: bool = True,
+        **options: Any,
     ) -> auto.PreviewResult:
-        return self._run(self.stack.preview, on_event, on_output, diff=True, **options)
+        """`pulumi preview`; with ``guardrails``, under the project's CrossGuard pack."""
+        with self._guardrails(guardrails) as packs:
+            return self._run(self.stack.preview, on_event, on_output, diff=True, **packs, **options)
 
     def up(
-        self, on_event: OnEvent | None = None, on_output: OnOutput | None = None, **options: Any
+        self,
+        on_event: OnEvent | None = None,
+        on_output: OnOutput | None = None,
+        *,
+        guardrails: bool = True,
+        **options: Any,
     ) -> auto.UpResult:
-        return self._run(self.stack.up, on_event, on_output, **options)
+        """`pulumi up`; with ``guardrails``, a mandatory policy violation stops it."""
+        with self._guardrails(guardrails) as packs:
+            return self._run(self.stack.up, on_event, on_output, **packs, **options)
+
+    @contextmanager
+    def _guardrails(self, enabled: bool) -> Iterator[dict[str, list[str]]]:
+        """The `policy_packs` options: the project's pack (policy/) with this stack's
+        configuration for it, written to a file the CLI reads and removed afterwards."""
+        pack = self.project.root / POLICY_PACK_DIR
+        if not enabled or not (pack / "PulumiPolicy.yaml").is_file():
+            yield {}
+            return
+        with tempfile.TemporaryDirectory(prefix="orthgate-policy-") as folder:
+            config = Path(folder) / f"policy-config.{self.name}.json"
+            config.write_text(json.dumps(policy_pack_config(self.settings), indent=2))
+            yield {"policy_packs": [str(pack)], "policy_pack_configs": [str(config)]}
 
     def refresh(
         self, on_event: OnEvent | None = None, on_output: OnOutput | None = None, **options: Any

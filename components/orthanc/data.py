@@ -137,8 +137,8 @@ def access_logging(
     opts: pulumi.ResourceOptions,
 ) -> aws.s3.Bucket:
     """The audit trail of the images (Security Hub S3.9): S3 server access logging of
-    ``source`` into a bucket of its own, private, encrypted, TLS only, expiring its logs
-    after ``retention_days``.
+    ``source`` into a bucket of its own, private, encrypted, TLS only, versioned, expiring
+    its logs after ``retention_days``.
 
     S3 User Guide, "Enabling Amazon S3 server access logging"
     (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html;
@@ -164,6 +164,14 @@ def access_logging(
         rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
         opts=opts,
     )
+    # Versioned, so that a log overwritten or deleted (by a stolen role, say) keeps its
+    # earlier copy: the audit trail is evidence (Security Hub S3.14).
+    aws.s3.BucketVersioning(
+        f"{name}-access-logs-versioning",
+        bucket=logs.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=opts,
+    )
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-access-logs-lifecycle",
         bucket=logs.id,
@@ -173,6 +181,7 @@ def access_logging(
                 "status": "Enabled",
                 "filter": {},
                 "expiration": {"days": retention_days},
+                "noncurrent_version_expiration": {"noncurrent_days": 365 if protect else 30},
             }
         ],
         opts=opts,

@@ -41,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _add_cli_options(parser)
         if name in ("up", "destroy", "refresh"):
             parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if name in ("preview", "up"):
+            parser.add_argument(
+                "--no-policy-pack",
+                dest="guardrails",
+                action="store_false",
+                help="skip the CrossGuard pack in policy/ (run by default, with the stack's "
+                "`orthgate policy-config`)",
+            )
         parser.set_defaults(handler=run_operation, operation=name)
 
     outputs = add_command(
@@ -94,11 +102,11 @@ def run_operation(args: argparse.Namespace) -> int:
     progress = Progress()
     print(f"{args.operation} of stack {stack.name} ({stack.stack_file})", file=sys.stderr)
     if args.operation == "preview":
-        result = stack.preview(on_event=progress)
+        result = stack.preview(on_event=progress, guardrails=args.guardrails)
         print(result.stdout)
         return EXIT_OK
     if args.operation == "up" and not args.yes:
-        preview = stack.preview(on_event=Progress())
+        preview = stack.preview(on_event=Progress(), guardrails=args.guardrails)
         print(preview.stdout)
         if not _confirm(f"Deploy these changes to {stack.name}?"):
             print("nothing deployed", file=sys.stderr)
@@ -118,8 +126,11 @@ def run_operation(args: argparse.Namespace) -> int:
         and not _confirm(f"Update {stack.name}'s state from what AWS holds?")
     ):
         return EXIT_REFUSED
-    operation = {"up": stack.up, "refresh": stack.refresh, "destroy": stack.destroy}
-    result = operation[args.operation](on_event=progress)
+    if args.operation == "up":
+        result = stack.up(on_event=progress, guardrails=args.guardrails)
+    else:
+        operation = {"refresh": stack.refresh, "destroy": stack.destroy}
+        result = operation[args.operation](on_event=progress)
     print(result.stdout)
     return EXIT_OK
 

@@ -69,6 +69,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_assumptions(diff)
     diff.set_defaults(handler=run_diff)
 
+    policy_config = add_command(
+        subparsers,
+        "policy-config",
+        "the CrossGuard pack's configuration for a stack (--policy-pack-config)",
+        "orthgate policy-config prod > policy-config.json && pulumi preview "
+        "--policy-pack policy --policy-pack-config policy-config.json",
+        "Print, as JSON, what the pack in policy/ needs to judge the stack: its DICOM TLS "
+        "port, the on-premises ranges outside RFC 1918 it routes over a private path, and "
+        "whether it is production.",
+    )
+    add_stack_argument(policy_config)
+    policy_config.set_defaults(handler=run_policy_config)
+
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -175,4 +188,18 @@ def run_diff(args: argparse.Namespace) -> int:
         print_json(changes.as_dict())
     else:
         print(render_diff(changes))
+    return EXIT_OK
+
+
+def run_policy_config(args: argparse.Namespace) -> int:
+    from orthgate.policy_config import policy_pack_config
+
+    project = None if names_a_file(args.stack) else project_of(args)
+    _, path = stack_file_for(args.stack, project)
+    try:
+        settings = validate_file(path)
+    except ConfigError as error:
+        print(f"{path}: refused\n{error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print_json(policy_pack_config(settings))
     return EXIT_OK

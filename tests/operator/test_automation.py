@@ -3,6 +3,7 @@ which config, and which errors an operator gets when something is missing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -151,3 +152,26 @@ def test_an_inline_program_gets_the_program_and_the_config_the_cli_would_pass():
     # The program reads these texts as it reads what the CLI passes.
     as_passed = {key: value.value for key, value in inline.config.items()}
     assert validate_config(as_passed) == inline.settings
+
+
+def test_preview_and_up_run_under_the_projects_policy_pack(fake_cli):
+    stack = open_stack("prod", project_dir=PROJECT_ROOT)
+    # The fake CLI writes no engine events; only its arguments matter here.
+    with pytest.raises(RuntimeError, match="summary event"):
+        stack.preview()
+    with contextlib.suppress(Exception):
+        stack.up()
+    runs = [c["argv"] for c in calls(fake_cli) if c["argv"][1] in ("preview", "up")]
+    assert [argv[1] for argv in runs] == ["preview", "up"]
+    for argv in runs:
+        assert argv[argv.index("--policy-pack") + 1] == str(PROJECT_ROOT / "policy")
+        config = argv[argv.index("--policy-pack-config") + 1]
+        assert config.endswith("policy-config.prod.json")
+        assert not Path(config).exists()  # written for the run, then removed
+
+
+def test_the_policy_pack_can_be_left_out(fake_cli):
+    stack = open_stack("dev", project_dir=PROJECT_ROOT)
+    with pytest.raises(RuntimeError, match="summary event"):
+        stack.preview(guardrails=False)
+    assert "--policy-pack" not in calls(fake_cli)[-1]["argv"]

@@ -25,6 +25,7 @@ AUDIT_TRAIL = {
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         f"{LOGS}-encryption",
     ),
+    ("aws:s3/bucketVersioning:BucketVersioning", f"{LOGS}-versioning"),
     ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{LOGS}-lifecycle"),
     ("aws:s3/bucketPolicy:BucketPolicy", f"{LOGS}-policy"),
     (LOGGING, "orthanc-storage-access-logging"),
@@ -206,6 +207,47 @@ def test_adding_logging_to_a_deployed_production_stack_only_creates(monkeypatch)
     for step in plan.steps:
         if step.name.startswith("orthanc-storage") and (step.type, step.name) not in AUDIT_TRAIL:
             assert step.op == "same", step
+
+
+def test_versioning_the_log_bucket_of_a_deployed_stack_replaces_nothing(monkeypatch):
+    """The release before the CrossGuard pack left the log bucket unversioned and its
+    lifecycle without a noncurrent rule: upgrading creates one resource, updates one."""
+    real = data.aws.s3
+
+    class Unversioned:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def BucketVersioning(name, **kwargs):
+            if name.endswith("access-logs-versioning"):
+                return None
+            return real.BucketVersioning(name, **kwargs)
+
+        @staticmethod
+        def BucketLifecycleConfiguration(name, rules, **kwargs):
+            if name.endswith("access-logs-lifecycle"):
+                rules = [
+                    {k: v for k, v in r.items() if k != "noncurrent_version_expiration"}
+                    for r in rules
+                ]
+            return real.BucketLifecycleConfiguration(name, rules=rules, **kwargs)
+
+    deployment = Deployment(stack="prod")
+    with monkeypatch.context() as previous_release:
+        previous_release.setattr(data.aws, "s3", Unversioned())
+        first = deployment.up(shipped("prod"))
+    second = deployment.up(shipped("prod"))
+    plan = plan_update(first, second)
+    assert plan.replaced == []
+    assert plan.collisions == []
+    assert plan.blocked == []
+    assert plan.summary() == {
+        "create": [f"aws:s3/bucketVersioning:BucketVersioning::{LOGS}-versioning"],
+        "update": [
+            f"aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration::{LOGS}-lifecycle"
+        ],
+    }
 
 
 def test_changing_the_retention_updates_the_lifecycle_in_place():
