@@ -15,7 +15,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from orthgate_policy.values import plain
+from orthgate_policy.values import UnknownValueError, plain
 
 # A check reads the plain properties and yields one message per violation.
 Check = Callable[[str, Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
@@ -38,8 +38,13 @@ def resource_policy(
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if types is not None and args.resource_type not in types:
             return
-        for message in check(args.resource_type, plain(args.props), args):
-            report_violation(message, None)
+        try:
+            for message in check(args.resource_type, plain(args.props), args):
+                report_violation(message, None)
+        except UnknownValueError:
+            raise  # the SDK reports it: "can't run ... during preview"
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            report_violation(_unreadable(error), None)
 
     return ResourceValidationPolicy(
         name=name,
@@ -63,8 +68,13 @@ def stack_policy(
     """A policy over the whole stack; ``check`` yields (message, urn of the resource)."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message, urn in check(args):
-            report_violation(message, urn)
+        try:
+            for message, urn in check(args):
+                report_violation(message, urn)
+        except UnknownValueError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            report_violation(_unreadable(error), None)
 
     return StackValidationPolicy(
         name=name,
@@ -73,4 +83,13 @@ def stack_policy(
         enforcement_level=enforcement,
         config_schema=config_schema,
         remediation_steps=remediation,
+    )
+
+
+def _unreadable(error: Exception) -> str:
+    """A value the policy cannot read is a finding, not a crash of the whole preview: a
+    crash would hide every other policy's findings, and a pass would hide this one."""
+    return (
+        f"could not be checked: {type(error).__name__}: {error}. Fix the value (or the "
+        "pack's configuration for this policy); until then the policy cannot vouch for it"
     )

@@ -674,3 +674,21 @@ def test_short_log_retention_in_production_is_advised_against():
     assert check(policy, group, {}) == []  # kept forever
     assert "30 days" in check(policy, group, {"retentionInDays": 30})[0]
     assert check(policy, group, {"retentionInDays": 30}, config={"production": False}) == []
+
+
+def test_an_unreadable_value_is_a_finding_not_a_crash():
+    bad = ingress_rule(4242, "not-a-cidr")
+    (found,) = check("dicom-ingress-restricted", INGRESS, bad)
+    assert found.startswith("could not be checked: ValueError") and "not-a-cidr" in found
+    (found,) = check(
+        "dicom-ingress-restricted",
+        INGRESS,
+        ingress_rule(4242, "10.0.0.0/8"),
+        {"privateCidrs": ["x"]},
+    )
+    assert "'x'" in found
+    stack = StackBuilder()
+    stack.add("lb", "aws:lb/loadBalancer:LoadBalancer", {"internal": False})
+    stack.add("plain", "aws:lb/listener:Listener", {"port": "eighty"}, loadBalancerArn="lb")
+    (found,) = stack.check("dicom-security-groups-on-dicom-endpoints")
+    assert "could not be checked" in found
