@@ -38,13 +38,8 @@ def resource_policy(
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if types is not None and args.resource_type not in types:
             return
-        try:
-            for message in check(args.resource_type, plain(args.props), args):
-                report_violation(message, None)
-        except UnknownValueError:
-            raise  # the SDK reports it: "can't run ... during preview"
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            report_violation(_unreadable(error), None)
+        findings = check(args.resource_type, plain(args.props), args)
+        _report(((message, None) for message in findings), report_violation)
 
     return ResourceValidationPolicy(
         name=name,
@@ -68,13 +63,7 @@ def stack_policy(
     """A policy over the whole stack; ``check`` yields (message, urn of the resource)."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        try:
-            for message, urn in check(args):
-                report_violation(message, urn)
-        except UnknownValueError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            report_violation(_unreadable(error), None)
+        _report(check(args), report_violation)
 
     return StackValidationPolicy(
         name=name,
@@ -86,10 +75,19 @@ def stack_policy(
     )
 
 
-def _unreadable(error: Exception) -> str:
-    """A value the policy cannot read is a finding, not a crash of the whole preview: a
-    crash would hide every other policy's findings, and a pass would hide this one."""
-    return (
-        f"could not be checked: {type(error).__name__}: {error}. Fix the value (or the "
-        "pack's configuration for this policy); until then the policy cannot vouch for it"
-    )
+def _report(findings: Iterable[tuple[str, str | None]], report_violation: ReportViolation) -> None:
+    """Report each finding. A value the policy cannot read is a finding too, not a crash
+    of the whole preview: a crash would hide every other policy's findings, and a pass
+    would hide this one. Unknown values go to the SDK, which reports "can't run during
+    preview"."""
+    try:
+        for message, urn in findings:
+            report_violation(message, urn)
+    except UnknownValueError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        report_violation(
+            f"could not be checked: {type(error).__name__}: {error}. Fix the value (or the "
+            "pack's configuration for this policy); until then the policy cannot vouch for it",
+            None,
+        )

@@ -71,6 +71,41 @@ def _cidrs(value: Any, where: str) -> list[str]:
     return [str(known(c, where)) for c in as_list(value) if c]
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """Where one resource shape keeps a rule's protocol and sources."""
+
+    protocol: str
+    cidrs: tuple[str, ...]
+    groups: str
+    prefix_lists: str
+
+
+_INLINE = _Shape("protocol", ("cidrBlocks", "ipv6CidrBlocks"), "securityGroups", "prefixListIds")
+_LEGACY_RULE = _Shape(
+    "protocol", ("cidrBlocks", "ipv6CidrBlocks"), "sourceSecurityGroupId", "prefixListIds"
+)
+_VPC_RULE = _Shape(
+    "ipProtocol", ("cidrIpv4", "cidrIpv6"), "referencedSecurityGroupId", "prefixListId"
+)
+
+
+def _read(where: str, rule: Mapping[str, Any], shape: _Shape) -> Ingress:
+    protocol = _protocol(rule.get(shape.protocol), f"{where}.{shape.protocol}")
+    low, high = _ports(protocol, rule.get("fromPort"), rule.get("toPort"), where)
+    cidrs = [c for key in shape.cidrs for c in _cidrs(rule.get(key), f"{where}.{key}")]
+    return Ingress(
+        where,
+        protocol,
+        low,
+        high,
+        cidrs=cidrs,
+        # "self": the group itself is the source.
+        security_groups=_groups(rule.get(shape.groups)) + (1 if rule.get("self") is True else 0),
+        prefix_lists=_prefix_lists(rule.get(shape.prefix_lists), f"{where}.{shape.prefix_lists}"),
+    )
+
+
 def ingress_of(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingress]:
     """Every ingress a security group, a rule resource or an ingress rule declares."""
     if resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
@@ -81,45 +116,9 @@ def ingress_of(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingress
             where = f"ingress[{index}]"
             if is_unknown(rule):
                 known(rule, where)
-            protocol = _protocol(rule.get("protocol"), f"{where}.protocol")
-            low, high = _ports(protocol, rule.get("fromPort"), rule.get("toPort"), where)
-            yield Ingress(
-                where,
-                protocol,
-                low,
-                high,
-                cidrs=_cidrs(rule.get("cidrBlocks"), f"{where}.cidrBlocks")
-                + _cidrs(rule.get("ipv6CidrBlocks"), f"{where}.ipv6CidrBlocks"),
-                security_groups=_groups(rule.get("securityGroups"))
-                + (1 if rule.get("self") is True else 0),
-                prefix_lists=_prefix_lists(rule.get("prefixListIds"), f"{where}.prefixListIds"),
-            )
+            yield _read(where, rule, _INLINE)
     elif resource_type == SECURITY_GROUP_RULE:
-        if str(known(props.get("type"), "type")).lower() != "ingress":
-            return
-        protocol = _protocol(props.get("protocol"), "protocol")
-        low, high = _ports(protocol, props.get("fromPort"), props.get("toPort"), "rule")
-        yield Ingress(
-            "rule",
-            protocol,
-            low,
-            high,
-            cidrs=_cidrs(props.get("cidrBlocks"), "cidrBlocks")
-            + _cidrs(props.get("ipv6CidrBlocks"), "ipv6CidrBlocks"),
-            security_groups=_groups(props.get("sourceSecurityGroupId"))
-            + (1 if props.get("self") is True else 0),
-            prefix_lists=_prefix_lists(props.get("prefixListIds"), "prefixListIds"),
-        )
+        if str(known(props.get("type"), "type")).lower() == "ingress":
+            yield _read("rule", props, _LEGACY_RULE)
     elif resource_type == INGRESS_RULE:
-        protocol = _protocol(props.get("ipProtocol"), "ipProtocol")
-        low, high = _ports(protocol, props.get("fromPort"), props.get("toPort"), "rule")
-        yield Ingress(
-            "rule",
-            protocol,
-            low,
-            high,
-            cidrs=_cidrs(props.get("cidrIpv4"), "cidrIpv4")
-            + _cidrs(props.get("cidrIpv6"), "cidrIpv6"),
-            security_groups=_groups(props.get("referencedSecurityGroupId")),
-            prefix_lists=_prefix_lists(props.get("prefixListId"), "prefixListId"),
-        )
+        yield _read("rule", props, _VPC_RULE)
