@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -16,10 +15,10 @@ from orthgate_policy.settings import (
     environment_keys,
     is_production,
     required_tags,
+    resource_tags,
     schema,
-    tag_map,
 )
-from orthgate_policy.values import is_unknown, number, plain
+from orthgate_policy.values import is_unknown, number
 
 # Resource types that take tags even when a program leaves them out.
 TAGGABLE = frozenset(
@@ -57,21 +56,6 @@ TAGGABLE = frozenset(
 MINIMUM_RETENTION_DAYS = 365
 
 
-def _provider_default_tags(args: ResourceValidationArgs) -> dict[str, str]:
-    """Tags the AWS provider adds to every resource (its `defaultTags` setting)."""
-    if args.provider is None:
-        return {}
-    value = plain(args.provider.props).get("defaultTags")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    if isinstance(value, Mapping):
-        return tag_map(value.get("tags"))
-    return {}
-
-
 def check_tags(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
@@ -81,7 +65,7 @@ def check_tags(
         return
     if is_unknown(props.get("tags")):
         return
-    tags = {**_provider_default_tags(args), **tag_map(props.get("tags"))}
+    tags = resource_tags(props, args)
     config = args.get_config()
     keys = environment_keys(config)
     missing = [] if any(tags.get(k) for k in keys) else [" or ".join(keys)]
@@ -93,7 +77,7 @@ def check_tags(
 def check_retention(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
-    if not is_production(args.get_config(), tag_map(props.get("tags")), args.stack_tags):
+    if not is_production(args.get_config(), resource_tags(props, args), args.stack_tags):
         return
     days = number(props.get("retentionInDays"), "retentionInDays")
     if days and days < MINIMUM_RETENTION_DAYS:  # 0 or unset: kept forever

@@ -85,7 +85,7 @@ def _report(findings: Iterable[tuple[str, str | None]], report_violation: Report
             report_violation(message, urn)
     except UnknownValueError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
         report_violation(
             f"could not be checked: {type(error).__name__}: {error}. Fix the value (or the "
             "pack's configuration for this policy); until then the policy cannot vouch for it",

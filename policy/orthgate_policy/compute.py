@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from orthgate_policy.base import resource_policy
-from orthgate_policy.encryption import INSTANCE, LAUNCH_TEMPLATE
+from orthgate_policy.encryption import HOST_TYPES, INSTANCE
 from orthgate_policy.values import dig, is_unknown
 
 
@@ -38,16 +38,17 @@ def check_key_pair(
 ) -> Iterator[str]:
     key = props.get("keyName")
     if key:
+        shown = "a key pair (named at update)" if is_unknown(key) else f"the SSH key pair {key!r}"
         yield (
-            f"the host gets the SSH key pair {key!r}; orthgate's hosts are reached only "
-            "through SSM Session Manager, so no key may exist to leak"
+            f"the host gets {shown}; orthgate's hosts are reached only through SSM "
+            "Session Manager, so no key may exist to leak"
         )
 
 
 IMDSV2 = resource_policy(
     "ec2-imdsv2-required",
     "EC2 instances and launch templates require IMDSv2. From: FSBP EC2.8, EC2.170.",
-    {INSTANCE, LAUNCH_TEMPLATE},
+    HOST_TYPES,
     check_imdsv2,
     remediation="Set metadataOptions.httpTokens='required' (hop limit 2 if containers "
     "need the role).",
@@ -57,7 +58,7 @@ NO_KEY_PAIR = resource_policy(
     "ec2-no-key-pair",
     "EC2 instances and launch templates name no SSH key pair. From: orthgate README "
     "(hosts are reached through SSM Session Manager), NIST 800-53 AC-17.",
-    {INSTANCE, LAUNCH_TEMPLATE},
+    HOST_TYPES,
     check_key_pair,
     remediation="Remove keyName; use `aws ssm start-session`.",
 )

@@ -10,7 +10,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs
 
 from orthgate_policy.base import resource_policy
 from orthgate_policy.encryption import RDS_CLUSTER, RDS_INSTANCE
-from orthgate_policy.settings import ENVIRONMENT_PROPERTIES, is_production, schema, tag_map
+from orthgate_policy.settings import ENVIRONMENT_PROPERTIES, is_production, resource_tags, schema
 from orthgate_policy.values import is_true, is_unknown, number
 
 # FSBP RDS.11's default minimum retention (its backupRetentionMinimum parameter).
@@ -18,7 +18,7 @@ MINIMUM_BACKUP_DAYS = 7
 
 
 def _production(props: Mapping[str, Any], args: ResourceValidationArgs) -> bool:
-    return is_production(args.get_config(), tag_map(props.get("tags")), args.stack_tags)
+    return is_production(args.get_config(), resource_tags(props, args), args.stack_tags)
 
 
 def _is_aurora_instance(resource_type: str, props: Mapping[str, Any]) -> bool:
@@ -69,8 +69,8 @@ def check_multi_az(
 
 RDS_NOT_PUBLIC = resource_policy(
     "rds-not-public",
-    "RDS instances are not publicly accessible. From: FSBP RDS.2.",
-    {RDS_INSTANCE},
+    "RDS and Aurora instances are not publicly accessible. From: FSBP RDS.2.",
+    {RDS_INSTANCE, "aws:rds/clusterInstance:ClusterInstance"},
     check_not_public,
     remediation="Set publiclyAccessible=false and place the database in private subnets.",
 )

@@ -8,11 +8,16 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from orthgate_policy.base import resource_policy
-from orthgate_policy.values import as_list, dig, is_true, is_unknown
+from orthgate_policy.values import dig, is_true, is_unknown, items
 
 EBS_VOLUME = "aws:ebs/volume:Volume"
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+SPOT_INSTANCE_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+# Resources that launch a host from their own block device and metadata settings.
+INSTANCE_LIKE = frozenset({INSTANCE, LAUNCH_CONFIGURATION, SPOT_INSTANCE_REQUEST})
+HOST_TYPES = INSTANCE_LIKE | {LAUNCH_TEMPLATE}
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -33,10 +38,12 @@ def check_ebs(
     if resource_type == EBS_VOLUME:
         if not _encrypted(props.get("encrypted")):
             yield "the EBS volume is not encrypted: set encrypted=true (and a kmsKeyId)"
-    elif resource_type == INSTANCE:
+    elif resource_type in INSTANCE_LIKE:
         # Without a launch template, the root volume follows the AMI and the account's
         # EBS default, neither of which the pack can see.
         root = props.get("rootBlockDevice")
+        if is_unknown(root):
+            dig(props, "rootBlockDevice.encrypted")  # raises: judged at update
         if root is None and not props.get("launchTemplate"):
             yield (
                 "the instance declares no rootBlockDevice, so its root volume's encryption "
@@ -44,11 +51,11 @@ def check_ebs(
             )
         elif isinstance(root, Mapping) and not _encrypted(root.get("encrypted")):
             yield "rootBlockDevice is not encrypted: set encrypted=true"
-        for index, device in enumerate(as_list(props.get("ebsBlockDevices"))):
+        for index, device in enumerate(items(props.get("ebsBlockDevices"), "ebsBlockDevices")):
             if isinstance(device, Mapping) and not _encrypted(device.get("encrypted")):
                 yield f"ebsBlockDevices[{index}] is not encrypted: set encrypted=true"
     elif resource_type == LAUNCH_TEMPLATE:
-        mappings = [m for m in as_list(props.get("blockDeviceMappings")) if m]
+        mappings = [m for m in items(props.get("blockDeviceMappings"), "blockDeviceMappings") if m]
         ebs = [m for m in mappings if isinstance(m, Mapping) and m.get("ebs") is not None]
         if not ebs:
             yield (
@@ -104,7 +111,7 @@ EBS_ENCRYPTED = resource_policy(
     "ebs-encrypted",
     "EBS volumes, instance block devices and launch-template block devices are "
     "encrypted. From: FSBP EC2.3, HIPAA 164.312(a)(2)(iv).",
-    {EBS_VOLUME, INSTANCE, LAUNCH_TEMPLATE},
+    {EBS_VOLUME} | HOST_TYPES,
     check_ebs,
     remediation="Set encrypted=true with a customer managed kmsKeyId on every volume and "
     "block device mapping.",

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orthgate_policy.values import as_list, is_unknown, known
+from orthgate_policy.values import UnknownValueError, as_list, is_unknown, known, whole
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -34,9 +34,15 @@ class Ingress:
     cidrs: list[str] = field(default_factory=list)
     security_groups: int = 0  # sources that are security groups (or the group itself)
     prefix_lists: list[str] = field(default_factory=list)
+    # Sources not known before the update (paths), judged then.
+    unknown_sources: list[str] = field(default_factory=list)
 
     def covers(self, port: int) -> bool:
         return self.protocol in PORT_PROTOCOLS and self.from_port <= port <= self.to_port
+
+    @property
+    def span(self) -> int:
+        return self.to_port - self.from_port + 1
 
     def ports_text(self) -> str:
         if self.from_port == self.to_port:
@@ -44,31 +50,21 @@ class Ingress:
         return f"{self.from_port}-{self.to_port}"
 
 
+def _port(value: Any, path: str) -> int:
+    value = known(value, path)
+    if value is None or value == "":
+        return 0
+    return int(float(value))  # 4242.0 from the engine, "4242" from an untyped program
+
+
 def _ports(protocol: str, from_port: Any, to_port: Any, where: str) -> tuple[int, int]:
     if protocol in ALL_PROTOCOLS:
         return 0, 65535  # AWS ignores the ports of an all-traffic rule
-    low = int(known(from_port, f"{where}.fromPort") or 0)
-    high = int(known(to_port, f"{where}.toPort") or 0)
+    low = _port(from_port, f"{where}.fromPort")
+    high = _port(to_port, f"{where}.toPort")
     if low == -1 or high == -1:  # "all ports" in the older rule shapes
         return 0, 65535
     return low, high
-
-
-def _protocol(value: Any, where: str) -> str:
-    return str(known(value, where)).strip().lower()
-
-
-def _groups(*values: Any) -> int:
-    """Count security group sources; an unknown id is still a security group."""
-    return sum(len([v for v in as_list(value) if v]) for value in values)
-
-
-def _prefix_lists(value: Any, where: str) -> list[str]:
-    return [str(known(p, where)) for p in as_list(value) if p]
-
-
-def _cidrs(value: Any, where: str) -> list[str]:
-    return [str(known(c, where)) for c in as_list(value) if c]
 
 
 @dataclass(frozen=True)
@@ -90,10 +86,31 @@ _VPC_RULE = _Shape(
 )
 
 
-def _read(where: str, rule: Mapping[str, Any], shape: _Shape) -> Ingress:
-    protocol = _protocol(rule.get(shape.protocol), f"{where}.{shape.protocol}")
+def _sources(value: Any, path: str, unknown: list[str]) -> list[str]:
+    """Known source strings; unknown ones are noted in ``unknown``."""
+    if is_unknown(value):
+        unknown.append(path)
+        return []
+    found = []
+    for index, item in enumerate(as_list(value)):
+        if is_unknown(item):
+            unknown.append(f"{path}[{index}]")
+        elif item:
+            found.append(str(item).strip())
+    return found
+
+
+def _read(where: str, rule: Any, shape: _Shape) -> Ingress:
+    if not isinstance(rule, Mapping):
+        raise TypeError(f"{where} is {rule!r}, not a rule")
+    protocol = whole(known(rule.get(shape.protocol), f"{where}.{shape.protocol}"))
     low, high = _ports(protocol, rule.get("fromPort"), rule.get("toPort"), where)
-    cidrs = [c for key in shape.cidrs for c in _cidrs(rule.get(key), f"{where}.{key}")]
+    unknown: list[str] = []
+    cidrs = [c for key in shape.cidrs for c in _sources(rule.get(key), f"{where}.{key}", unknown)]
+    prefix_lists = _sources(rule.get(shape.prefix_lists), f"{where}.{shape.prefix_lists}", unknown)
+    groups = rule.get(shape.groups)
+    # An unknown group id is still a security group.
+    group_count = 1 if is_unknown(groups) else len([g for g in as_list(groups) if g])
     return Ingress(
         where,
         protocol,
@@ -101,24 +118,43 @@ def _read(where: str, rule: Mapping[str, Any], shape: _Shape) -> Ingress:
         high,
         cidrs=cidrs,
         # "self": the group itself is the source.
-        security_groups=_groups(rule.get(shape.groups)) + (1 if rule.get("self") is True else 0),
-        prefix_lists=_prefix_lists(rule.get(shape.prefix_lists), f"{where}.{shape.prefix_lists}"),
+        security_groups=group_count + (1 if rule.get("self") is True else 0),
+        prefix_lists=prefix_lists,
+        unknown_sources=unknown,
     )
 
 
-def ingress_of(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingress]:
-    """Every ingress a security group, a rule resource or an ingress rule declares."""
+def _raw_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Any, _Shape]]:
     if resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
-        ingress = props.get("ingress")
-        if is_unknown(ingress):
-            known(ingress, "ingress")
-        for index, rule in enumerate(as_list(ingress)):
-            where = f"ingress[{index}]"
+        for index, rule in enumerate(as_list(props.get("ingress"), "ingress")):
+            yield f"ingress[{index}]", rule, _INLINE
+    elif resource_type == SECURITY_GROUP_RULE:
+        if whole(known(props.get("type"), "type")) == "ingress":
+            yield "rule", props, _LEGACY_RULE
+    elif resource_type == INGRESS_RULE:
+        yield "rule", props, _VPC_RULE
+
+
+def read_ingress(
+    resource_type: str, props: Mapping[str, Any]
+) -> tuple[list[Ingress], UnknownValueError | None]:
+    """Every ingress the resource declares that can be read now, and the first reason
+    (a value unknown at preview) another could not be."""
+    rules: list[Ingress] = []
+    postponed: UnknownValueError | None = None
+    for where, rule, shape in _raw_rules(resource_type, props):
+        try:
             if is_unknown(rule):
                 known(rule, where)
-            yield _read(where, rule, _INLINE)
-    elif resource_type == SECURITY_GROUP_RULE:
-        if str(known(props.get("type"), "type")).lower() == "ingress":
-            yield _read("rule", props, _LEGACY_RULE)
-    elif resource_type == INGRESS_RULE:
-        yield _read("rule", props, _VPC_RULE)
+            rules.append(_read(where, rule, shape))
+        except UnknownValueError as error:
+            postponed = postponed or error
+    return rules, postponed
+
+
+def ingress_of(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingress]:
+    """Every ingress; raises UnknownValueError after the readable ones if one was not."""
+    rules, postponed = read_ingress(resource_type, props)
+    yield from rules
+    if postponed is not None:
+        raise postponed

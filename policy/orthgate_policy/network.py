@@ -9,10 +9,10 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from orthgate_policy.base import resource_policy
-from orthgate_policy.ingress import DEFAULT_SECURITY_GROUP, INGRESS_TYPES, Ingress, ingress_of
+from orthgate_policy.ingress import DEFAULT_SECURITY_GROUP, INGRESS_TYPES, Ingress, read_ingress
 from orthgate_policy.ranges import is_world, parse, within_any
 from orthgate_policy.settings import DICOM_PROPERTIES, DicomSettings, schema
-from orthgate_policy.values import as_list
+from orthgate_policy.values import UNKNOWN_STRING_VALUE, UnknownValueError, as_list
 
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 
@@ -61,14 +61,29 @@ def check_dicom_ingress(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
     settings = DicomSettings.from_config(args.get_config())
-    for rule in ingress_of(resource_type, props):
+    rules, postponed = read_ingress(resource_type, props)
+    for rule in rules:
         yield from _dicom_findings(rule, settings)
+    # What can be judged is reported first; a source known only at update is judged then.
+    for rule in rules:
+        if rule.unknown_sources and any(rule.covers(p) for p in settings.ports):
+            raise UnknownValueError(UNKNOWN_STRING_VALUE, [rule.unknown_sources[0]])
+    if postponed is not None:
+        raise postponed
 
 
 def check_admin_ports(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
-    for rule in ingress_of(resource_type, props):
+    # Any source at all is refused, so unknown sources do not matter here.
+    rules, postponed = read_ingress(resource_type, props)
+    yield from _admin_findings(rules)
+    if postponed is not None:
+        raise postponed
+
+
+def _admin_findings(rules: list[Ingress]) -> Iterator[str]:
+    for rule in rules:
         for port, service in ADMIN_PORTS.items():
             if rule.covers(port):
                 yield (
@@ -82,7 +97,7 @@ def check_default_group(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
     for direction in ("ingress", "egress"):
-        rules = as_list(props.get(direction))
+        rules = as_list(props.get(direction), direction)
         if rules:
             yield (
                 f"the VPC's default security group declares {len(rules)} {direction} "

@@ -15,9 +15,21 @@ PRIVATE_RANGES: tuple[Network, ...] = tuple(
 )
 
 
+# IPv6 prefixes that carry IPv4 addresses: IPv4-mapped (RFC 4291) and NAT64's well-known
+# prefix (RFC 6052). `::ffff:0:0/96` is the whole IPv4 Internet, whatever its IPv6 length.
+_EMBEDDING_IPV4 = tuple(ipaddress.IPv6Network(p) for p in ("::ffff:0:0/96", "64:ff9b::/96"))
+
+
 def parse(cidr: str) -> Network:
-    """A source range; host bits set (`10.0.0.1/8`) are tolerated as AWS tolerates them."""
-    return ipaddress.ip_network(cidr.strip(), strict=False)
+    """A source range; host bits set (`10.0.0.1/8`) are tolerated as AWS tolerates them.
+    An IPv6 range inside a prefix that embeds IPv4 is judged as the IPv4 range it holds."""
+    network = ipaddress.ip_network(str(cidr).strip(), strict=False)
+    if isinstance(network, ipaddress.IPv6Network):
+        for prefix in _EMBEDDING_IPV4:
+            if network.subnet_of(prefix):
+                embedded = int(network.network_address) & 0xFFFFFFFF
+                return ipaddress.IPv4Network((embedded, network.prefixlen - 96))
+    return network
 
 
 def is_world(network: Network) -> bool:

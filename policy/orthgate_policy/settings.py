@@ -7,6 +7,7 @@ schemas below keep one spelling and one default for each.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema
 
 from orthgate_policy.ranges import PRIVATE_RANGES, Network, parse
+from orthgate_policy.values import UNKNOWNS, UnknownValueError, plain
 
 # 104: the DICOM port IANA registered first; 2762: IANA's dicom-tls; 4242: Orthanc's default
 # DICOM port; 11112: IANA's "dicom" port, and orthgate's default DICOM TLS port.
@@ -132,15 +134,15 @@ class DicomSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DicomSettings:
-        tls_port = int(_value(config, DICOM_PROPERTIES, "dicomTlsPort"))
-        ports = {int(p) for p in _value(config, DICOM_PROPERTIES, "dicomPorts")} | {tls_port}
-        extra = tuple(parse(c) for c in _value(config, DICOM_PROPERTIES, "privateCidrs"))
+        (tls_port,) = _ports([_value(config, DICOM_PROPERTIES, "dicomTlsPort")], "dicomTlsPort")
+        ports = {*_ports(_value(config, DICOM_PROPERTIES, "dicomPorts"), "dicomPorts"), tls_port}
+        extra = tuple(parse(c) for c in _strings(config, DICOM_PROPERTIES, "privateCidrs"))
         return cls(
             ports=frozenset(ports),
             tls_port=tls_port,
             private_ranges=PRIVATE_RANGES + extra,
             allowed_prefix_lists=frozenset(
-                _value(config, DICOM_PROPERTIES, "allowedPrefixListIds")
+                _strings(config, DICOM_PROPERTIES, "allowedPrefixListIds")
             ),
             widest_tls_prefix={
                 4: int(_value(config, DICOM_PROPERTIES, "widestTlsPrefixIpv4")),
@@ -173,24 +175,74 @@ def is_production(
     explicit = config.get("production")
     if isinstance(explicit, bool):
         return explicit
-    keys = _value(config, ENVIRONMENT_PROPERTIES, "environmentTagKeys")
+    keys = environment_keys(config)
     production = {
-        v.lower() for v in _value(config, ENVIRONMENT_PROPERTIES, "productionEnvironments")
+        v.strip().lower()
+        for v in _strings(config, ENVIRONMENT_PROPERTIES, "productionEnvironments")
     }
     for source in (tags, stack_tags):
         for key in keys:
-            if source.get(key):
-                return str(source[key]).lower() in production
+            value = source.get(key)
+            if isinstance(value, str) and value in UNKNOWNS:
+                raise UnknownValueError(value, ["tags", key])  # judged at update
+            if value is not None and str(value).strip():
+                return str(value).strip().lower() in production
     return True
 
 
 def environment_keys(config: Mapping[str, Any]) -> list[str]:
-    return list(_value(config, ENVIRONMENT_PROPERTIES, "environmentTagKeys"))
+    return _strings(config, ENVIRONMENT_PROPERTIES, "environmentTagKeys")
 
 
 def required_tags(config: Mapping[str, Any]) -> list[str]:
-    return list(_value(config, TAG_PROPERTIES, "requiredTags"))
+    return _strings(config, TAG_PROPERTIES, "requiredTags")
 
 
 def trusted_parameter_groups(config: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(_value(config, RDS_TLS_PROPERTIES, "trustedParameterGroups"))
+    return frozenset(_strings(config, RDS_TLS_PROPERTIES, "trustedParameterGroups"))
+
+
+def _strings(
+    config: Mapping[str, Any], properties: dict[str, dict[str, Any]], key: str
+) -> list[str]:
+    """A list-of-strings setting; anything else is refused (a finding), never iterated
+    character by character."""
+    value = _value(config, properties, key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"the pack's setting {key} must be a list of strings, not {value!r}")
+    return value
+
+
+def _ports(value: Any, key: str) -> list[int]:
+    if not isinstance(value, list) or not all(_is_port(v) for v in value):
+        raise ValueError(f"the pack's setting {key} must be a list of ports, not {value!r}")
+    return [int(v) for v in value]
+
+
+def _is_port(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+        and 1 <= value <= 65535
+    )
+
+
+def provider_default_tags(provider: Any) -> dict[str, str]:
+    """Tags the AWS provider adds to every resource (its `defaultTags` setting)."""
+    if provider is None:
+        return {}
+    value = plain(provider.props).get("defaultTags")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    if isinstance(value, Mapping):
+        return tag_map(value.get("tags"))
+    return {}
+
+
+def resource_tags(props: Mapping[str, Any], args: Any) -> dict[str, str]:
+    """The resource's tags over its provider's default tags, as AWS will apply them."""
+    return {**provider_default_tags(args.provider), **tag_map(props.get("tags"))}

@@ -4,20 +4,22 @@ TLS through the parameter group, placement, and where DICOM security groups sit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from pulumi_policy import StackValidationArgs
 
 from orthgate_policy.base import stack_policy
 from orthgate_policy.encryption import (
     INSTANCE,
+    INSTANCE_LIKE,
     LAUNCH_TEMPLATE,
     LOG_GROUP,
     RDS_CLUSTER,
     RDS_INSTANCE,
 )
 from orthgate_policy.graph import Node, Stack
-from orthgate_policy.ingress import DEFAULT_SECURITY_GROUP, RULE_TYPES, SECURITY_GROUP, ingress_of
+from orthgate_policy.ingress import DEFAULT_SECURITY_GROUP, RULE_TYPES, SECURITY_GROUP, read_ingress
 from orthgate_policy.settings import (
     DICOM_PROPERTIES,
     RDS_TLS_PROPERTIES,
@@ -36,7 +38,15 @@ from orthgate_policy.storage import (
     denies_insecure_transport,
     missing_public_access_flags,
 )
-from orthgate_policy.values import as_list, dig, is_true, is_unknown, known
+from orthgate_policy.values import (
+    UnknownValueError,
+    as_list,
+    dig,
+    is_true,
+    is_unknown,
+    items,
+    known,
+)
 from orthgate_policy.vpn import CLIENT_VPN_ENDPOINT
 
 Finding = tuple[str, str | None]
@@ -51,6 +61,10 @@ INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
 ECS_SERVICE = "aws:ecs/service:Service"
+INTERFACE_SG_ATTACHMENT = (
+    "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment"
+)
+CLASSIC_LOAD_BALANCER = "aws:elb/loadBalancer:LoadBalancer"
 LOAD_BALANCERS = frozenset(
     {"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"}
 )
@@ -58,12 +72,30 @@ LISTENERS = frozenset({"aws:lb/listener:Listener", "aws:alb/listener:Listener"})
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 CLUSTER_PARAMETER_GROUP = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 # What can serve DICOM behind a security group.
-DICOM_ENDPOINT_TYPES = LOAD_BALANCERS | {INSTANCE, LAUNCH_TEMPLATE, NETWORK_INTERFACE, ECS_SERVICE}
+DICOM_ENDPOINT_TYPES = (
+    LOAD_BALANCERS
+    | INSTANCE_LIKE
+    | {LAUNCH_TEMPLATE, NETWORK_INTERFACE, INTERFACE_SG_ATTACHMENT, ECS_SERVICE}
+    | {CLASSIC_LOAD_BALANCER}
+)
 WORLD = {"0.0.0.0/0", "::/0"}
 
 
 def _stack(args: StackValidationArgs) -> Stack:
     return Stack(args.resources)
+
+
+def _each(nodes: Iterable[Any], judge: Callable[[Any], Iterable[Finding]]) -> Iterator[Finding]:
+    """``judge`` on every node; a node with a value unknown at preview is judged at update
+    without holding back the findings on the others."""
+    postponed: UnknownValueError | None = None
+    for node in nodes:
+        try:
+            yield from judge(node)
+        except UnknownValueError as error:
+            postponed = postponed or error
+    if postponed is not None:
+        raise postponed
 
 
 def check_flow_logs(args: StackValidationArgs) -> Iterator[Finding]:
@@ -80,12 +112,13 @@ def check_buckets(args: StackValidationArgs) -> Iterator[Finding]:
         for n in stack.of_type(ACCOUNT_PUBLIC_ACCESS_BLOCK)
         if not missing_public_access_flags(n.props)
     ]
-    for bucket in stack.of_type(BUCKETS):
+
+    def judge(bucket: Node) -> Iterator[Finding]:
         name = bucket.name
         if not account_blocks and not stack.referrers(bucket, PUBLIC_ACCESS_BLOCK, "bucket"):
             yield (f"bucket {name} has no public access block (FSBP S3.8)", bucket.urn)
         policies = stack.referrers(bucket, BUCKET_POLICY, "bucket")
-        inline = bucket.props.get("policy")
+        inline = known(bucket.props.get("policy"), "policy") if not policies else None
         if not policies and not (inline and denies_insecure_transport(inline)):
             yield (
                 f"bucket {name} has no bucket policy refusing plain HTTP (FSBP S3.5)",
@@ -98,11 +131,13 @@ def check_buckets(args: StackValidationArgs) -> Iterator[Finding]:
             yield (f"bucket {name} has no versioning (Security Hub S3.14)", bucket.urn)
         yield from _bucket_encryption(stack, bucket)
 
+    yield from _each(stack.of_type(BUCKETS), judge)
+
 
 def _bucket_encryption(stack: Stack, bucket: Node) -> Iterator[Finding]:
     configs = stack.referrers(bucket, ENCRYPTION, "bucket")
-    rules = [r for c in configs for r in as_list(c.props.get("rules"))]
-    rules += as_list(dig(bucket.props, "serverSideEncryptionConfiguration.rule"))
+    rules = [r for c in configs for r in as_list(c.props.get("rules"), "rules")]
+    rules += as_list(dig(bucket.props, "serverSideEncryptionConfiguration.rule"), "rule")
     algorithms = {dig(r, "applyServerSideEncryptionByDefault.sseAlgorithm") for r in rules}
     if any(is_unknown(a) for a in algorithms) or algorithms & {"aws:kms", "aws:kms:dsse"}:
         return
@@ -122,7 +157,8 @@ def _bucket_encryption(stack: Stack, bucket: Node) -> Iterator[Finding]:
 
 # From PostgreSQL 15, RDS's default parameter group has rds.force_ssl = 1 (RDS User Guide,
 # "Using SSL with a PostgreSQL DB instance":
-# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html).
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html),
+# and a custom group of family postgres15+ inherits it unless it sets the parameter.
 FORCE_SSL_DEFAULT_FROM_POSTGRES = 15
 
 
@@ -130,9 +166,15 @@ def _tls_parameter(family: str) -> tuple[str, set[str]] | None:
     family = family.lower()
     if family.startswith(("postgres", "aurora-postgresql", "sqlserver")):
         return "rds.force_ssl", {"1"}
-    if family.startswith(("mysql", "aurora-mysql", "mariadb")):
+    # "aurora" alone is the first Aurora MySQL engine.
+    if family.startswith(("mysql", "aurora-mysql", "mariadb")) or family in ("aurora", "aurora5.6"):
         return "require_secure_transport", {"1", "on"}
     return None
+
+
+def _major(text: str, prefix: str) -> int:
+    match = re.match(rf"{re.escape(prefix)}(\d+)", text)
+    return int(match.group(1)) if match else 0
 
 
 def check_rds_tls(args: StackValidationArgs) -> Iterator[Finding]:
@@ -146,39 +188,44 @@ def check_rds_tls(args: StackValidationArgs) -> Iterator[Finding]:
         (n, "dbClusterParameterGroupName", CLUSTER_PARAMETER_GROUP)
         for n in stack.of_type(RDS_CLUSTER)
     ]
-    for database, prop, group_type in databases:
+
+    def judge(entry: tuple[Node, str, str]) -> Iterator[Finding]:
+        database, prop, group_type = entry
         engine = str(known(database.props.get("engine"), "engine") or "")
         if _tls_parameter(engine) is None:
-            continue  # Oracle and others force TLS through option groups, not checked here
+            return  # Oracle and others force TLS through option groups, not checked here
         name = database.props.get(prop)
         groups = stack.targets(database, prop, group_type)
-        if not groups:
-            if name and not is_unknown(name) and name in trusted:
-                continue
-            if not name and _postgres_major(database) >= FORCE_SSL_DEFAULT_FROM_POSTGRES:
-                continue
-            where = (
-                f"parameter group {name!r}, which this stack does not declare"
-                if name
-                else "the default parameter group"
-            )
-            yield (
-                f"{database.name} uses {where}, so TLS cannot be shown to be forced; declare "
-                "a parameter group that forces it (or list a checked one in "
-                "trustedParameterGroups)",
-                database.urn,
-            )
-            continue
-        for group in groups:
-            yield from _group_forces_tls(database, group)
+        if groups:
+            for group in groups:
+                yield from _group_forces_tls(database, group)
+            return
+        name = known(name, prop)
+        if name and name in trusted:
+            return
+        default = not name or str(name).startswith("default.")
+        if default and _postgres_major(database) >= FORCE_SSL_DEFAULT_FROM_POSTGRES:
+            return
+        where = (
+            f"parameter group {name!r}, which this stack does not declare"
+            if not default
+            else "the default parameter group"
+        )
+        yield (
+            f"{database.name} uses {where}, so TLS cannot be shown to be forced; declare "
+            "a parameter group that forces it (or list a checked one in "
+            "trustedParameterGroups)",
+            database.urn,
+        )
+
+    yield from _each(databases, judge)
 
 
 def _postgres_major(database: Node) -> int:
     if str(database.props.get("engine")) != "postgres":
         return 0
     version = str(known(database.props.get("engineVersion"), "engineVersion") or "")
-    match = re.match(r"(\d+)", version)
-    return int(match.group(1)) if match else 0
+    return _major(version, "")
 
 
 def _group_forces_tls(database: Node, group: Node) -> Iterator[Finding]:
@@ -187,11 +234,15 @@ def _group_forces_tls(database: Node, group: Node) -> Iterator[Finding]:
     if wanted is None:
         return
     parameter, values = wanted
-    for item in as_list(group.props.get("parameters")):
+    for item in items(group.props.get("parameters"), "parameters"):
         if dig(item, "name") == parameter:
             value = item.get("value")
-            if is_unknown(value) or str(value).lower() in values:
+            if is_unknown(value) or str(value).strip().lower() in values:
                 return
+            break  # set, to something else
+    else:
+        if _major(family.lower(), "postgres") >= FORCE_SSL_DEFAULT_FROM_POSTGRES:
+            return  # not set: the family's default, 1
     yield (
         f"{database.name}'s parameter group {group.name} does not set {parameter} to "
         f"{sorted(values)[0]}: clients could connect without TLS",
@@ -200,7 +251,7 @@ def _group_forces_tls(database: Node, group: Node) -> Iterator[Finding]:
 
 
 def _routes_to_internet(stack: Stack, table: Node) -> bool:
-    routes = [r for r in as_list(table.props.get("routes")) if isinstance(r, dict)]
+    routes = [r for r in as_list(table.props.get("routes"), "routes") if isinstance(r, dict)]
     routes += [n.props for n in stack.referrers(table, ROUTE, "routeTableId")]
     for route in routes:
         destination = (
@@ -219,30 +270,37 @@ def _routes_to_internet(stack: Stack, table: Node) -> bool:
     return False
 
 
-def _public_subnets(stack: Stack) -> set[str]:
-    """URNs of subnets whose route table sends 0.0.0.0/0 to an internet gateway."""
-    public = set()
+def _placement(stack: Stack) -> tuple[set[str], set[str]]:
+    """URNs of (public, private) subnets, from their explicit route table associations:
+    public when the table sends 0.0.0.0/0 to an internet gateway. A subnet without an
+    association uses its VPC's main table, which the pack may not see: neither."""
+    public: set[str] = set()
+    private: set[str] = set()
     for association in stack.of_type(ROUTE_TABLE_ASSOCIATION):
         tables = stack.targets(association, "routeTableId", ROUTE_TABLE)
+        subnets = {s.urn for s in stack.targets(association, "subnetId", SUBNET)}
         if any(_routes_to_internet(stack, t) for t in tables):
-            public |= {s.urn for s in stack.targets(association, "subnetId", SUBNET)}
-    return public
+            public |= subnets
+        elif tables:
+            private |= subnets
+    return public, private - public
 
 
 def check_private_placement(args: StackValidationArgs) -> Iterator[Finding]:
     stack = _stack(args)
-    public = _public_subnets(stack)
+    _, private = _placement(stack)
     for subnet in stack.of_type(SUBNET):
-        if subnet.urn not in public and is_true(subnet.props.get("mapPublicIpOnLaunch")):
+        if subnet.urn in private and is_true(subnet.props.get("mapPublicIpOnLaunch")):
             yield (
                 f"private subnet {subnet.name} assigns public IPs on launch (FSBP EC2.15): "
                 "set mapPublicIpOnLaunch=false",
                 subnet.urn,
             )
-    for template in stack.of_type(LAUNCH_TEMPLATE):
-        interfaces = as_list(template.props.get("networkInterfaces"))
+
+    def judge_template(template: Node) -> Iterator[Finding]:
+        interfaces = as_list(template.props.get("networkInterfaces"), "networkInterfaces")
         if not any(is_true(dig(i, "associatePublicIpAddress")) for i in interfaces):
-            continue
+            return
         users = stack.referrers(template, AUTOSCALING_GROUP, "launchTemplate")
         subnets = [s for g in users for s in stack.targets(g, "vpcZoneIdentifiers", SUBNET)]
         subnets += [
@@ -250,35 +308,49 @@ def check_private_placement(args: StackValidationArgs) -> Iterator[Finding]:
             for i in stack.referrers(template, INSTANCE, "launchTemplate")
             for s in stack.targets(i, "subnetId", SUBNET)
         ]
-        private = [s.name for s in subnets if s.urn not in public]
-        if private:
+        inside = sorted({s.name for s in subnets if s.urn in private})
+        if inside:
             yield (
-                f"launch template {template.name} asks for a public IP (FSBP EC2.25) but launches "
-                f"into private subnet(s) {', '.join(sorted(set(private)))}",
+                f"launch template {template.name} asks for a public IP (FSBP EC2.25) but "
+                f"launches into private subnet(s) {', '.join(inside)}",
                 template.urn,
             )
-    for instance in stack.of_type(INSTANCE):
+
+    def judge_instance(instance: Node) -> Iterator[Finding]:
         if not is_true(instance.props.get("associatePublicIpAddress")):
-            continue
-        private = [
-            s.name for s in stack.targets(instance, "subnetId", SUBNET) if s.urn not in public
-        ]
-        if private:
+            return
+        inside = [s.name for s in stack.targets(instance, "subnetId", SUBNET) if s.urn in private]
+        if inside:
             yield (
                 f"instance {instance.name} asks for a public IP (FSBP EC2.9) in private "
-                f"subnet {private[0]}",
+                f"subnet {inside[0]}",
                 instance.urn,
             )
 
+    yield from _each(stack.of_type(LAUNCH_TEMPLATE), judge_template)
+    yield from _each(stack.of_type(INSTANCE_LIKE), judge_instance)
+
+
+# A rule "opens a DICOM port" when it names it: a port or a short range around it. A wide
+# range (all traffic from an application group, 1024-65535 for a Lambda) covers DICOM
+# ports without being about DICOM; dicom-ingress-restricted still judges its sources.
+WIDEST_DICOM_RULE = 16
+
 
 def _opened_dicom_ports(stack: Stack, group: Node, settings: DicomSettings) -> set[int]:
-    rules = list(ingress_of(group.type, group.props))
+    rules, _ = read_ingress(group.type, group.props)
     for rule_node in stack.of_type(RULE_TYPES):
         if any(
             t.urn == group.urn for t in stack.targets(rule_node, "securityGroupId", SECURITY_GROUP)
         ):
-            rules += list(ingress_of(rule_node.type, rule_node.props))
-    return {p for r in rules for p in settings.ports if r.covers(p)}
+            rules += read_ingress(rule_node.type, rule_node.props)[0]
+    return {p for r in rules if r.span <= WIDEST_DICOM_RULE for p in settings.ports if r.covers(p)}
+
+
+def _port_number(value: Any) -> int | None:
+    if value is None or is_unknown(value):
+        return None
+    return int(float(value))
 
 
 def check_dicom_endpoints(args: StackValidationArgs) -> Iterator[Finding]:
@@ -287,17 +359,15 @@ def check_dicom_endpoints(args: StackValidationArgs) -> Iterator[Finding]:
     dicom_listener_lbs = {
         lb.urn
         for listener in stack.of_type(LISTENERS)
-        if listener.props.get("port") is not None
-        and (
-            is_unknown(listener.props.get("port")) or int(listener.props["port"]) in settings.ports
-        )
+        if is_unknown(listener.props.get("port"))
+        or _port_number(listener.props.get("port")) in settings.ports
         for lb in stack.targets(listener, "loadBalancerArn", LOAD_BALANCERS)
     }
     for group in stack.of_type(SECURITY_GROUP):
         ports = _opened_dicom_ports(stack, group, settings)
-        if not ports:
-            continue
         users = [n for n in stack.attached_to(group) if n.type not in RULE_TYPES]
+        if not ports or not users:
+            continue  # unattached here: it may serve a program of another stack
         endpoints = [
             n
             for n in users
@@ -308,27 +378,51 @@ def check_dicom_endpoints(args: StackValidationArgs) -> Iterator[Finding]:
             continue
         shown = ", ".join(str(p) for p in sorted(ports))
         others = ", ".join(sorted({f"{n.name} ({n.type.split(':')[-1]})" for n in users}))
-        where = f"only on {others}" if others else "on nothing in this stack"
         yield (
-            f"security group {group.name} opens DICOM port(s) {shown} but sits {where}; a group "
-            "that opens DICOM belongs on the load balancer, host or task that serves it",
+            f"security group {group.name} opens DICOM port(s) {shown} but sits only on "
+            f"{others}; a group that opens DICOM belongs on the load balancer, host or task "
+            "that serves it",
             group.urn,
         )
+    yield from _plaintext_listeners(stack, settings)
+
+
+def _internet_facing(lb: Node) -> bool:
+    internal = lb.props.get("internal")
+    return not is_unknown(internal) and not is_true(internal)
+
+
+def _plaintext_listeners(stack: Stack, settings: DicomSettings) -> Iterator[Finding]:
+    plaintext = settings.plaintext_ports()
     for listener in stack.of_type(LISTENERS):
-        port = listener.props.get("port")
-        if port is None or is_unknown(port) or int(port) not in settings.plaintext_ports():
-            continue
+        port = _port_number(listener.props.get("port"))
+        protocol = str(listener.props.get("protocol") or "").upper()
+        if port not in plaintext or protocol in ("TLS", "HTTPS"):
+            continue  # a TLS listener terminates TLS: DICOM TLS to the Internet
         for lb in stack.targets(listener, "loadBalancerArn", LOAD_BALANCERS):
-            if not is_true(lb.props.get("internal")) and not is_unknown(lb.props.get("internal")):
+            if _internet_facing(lb):
                 yield (
-                    f"listener {listener.name} serves plaintext DICOM port {int(port)} on "
+                    f"listener {listener.name} serves plaintext DICOM port {port} on "
                     f"internet-facing load balancer {lb.name}; serve it on an internal one",
                     listener.urn,
+                )
+    for lb in stack.of_type(CLASSIC_LOAD_BALANCER):
+        if not _internet_facing(lb):
+            continue
+        for entry in as_list(lb.props.get("listeners"), "listeners"):
+            port = _port_number(dig(entry, "lbPort"))
+            protocol = str(dig(entry, "lbProtocol") or "").upper()
+            if port in plaintext and protocol not in ("SSL", "HTTPS"):
+                yield (
+                    f"classic load balancer {lb.name} serves plaintext DICOM port {port} "
+                    "to the Internet; serve it on an internal one",
+                    lb.urn,
                 )
 
 
 def check_default_group_rules(args: StackValidationArgs) -> Iterator[Finding]:
     stack = _stack(args)
+    groups = {SECURITY_GROUP, DEFAULT_SECURITY_GROUP}
     for rule in stack.of_type(RULE_TYPES):
         for group in stack.targets(rule, "securityGroupId", DEFAULT_SECURITY_GROUP):
             yield (
@@ -336,20 +430,41 @@ def check_default_group_rules(args: StackValidationArgs) -> Iterator[Finding]:
                 "(FSBP EC2.2)",
                 rule.urn,
             )
+        # vpc.default_security_group_id: the only security group a VPC's outputs name.
+        vpcs = stack.targets(rule, "securityGroupId", VPC)
+        if vpcs and not stack.targets(rule, "securityGroupId", groups):
+            yield (
+                f"rule {rule.name} adds to the default security group of VPC {vpcs[0].name} "
+                "(FSBP EC2.2)",
+                rule.urn,
+            )
+    for vpc in stack.of_type(VPC):
+        if not stack.referrers(vpc, DEFAULT_SECURITY_GROUP, "vpcId"):
+            yield (
+                f"VPC {vpc.name}'s default security group is not managed, so it keeps AWS's "
+                "allow-all rules; declare aws.ec2.DefaultSecurityGroup with no rules (FSBP EC2.2)",
+                vpc.urn,
+            )
 
 
 def check_client_vpn_log_groups(args: StackValidationArgs) -> Iterator[Finding]:
     stack = _stack(args)
-    for endpoint in stack.of_type(CLIENT_VPN_ENDPOINT):
+
+    def judge(endpoint: Node) -> Iterator[Finding]:
         if not is_true(dig(endpoint.props, "connectionLogOptions.enabled")):
-            continue  # client-vpn-endpoint-hardened reports it
+            return  # client-vpn-endpoint-hardened reports it
         if not stack.targets(endpoint, "connectionLogOptions", LOG_GROUP):
-            group = dig(endpoint.props, "connectionLogOptions.cloudwatchLogGroup")
+            group = known(
+                dig(endpoint.props, "connectionLogOptions.cloudwatchLogGroup"),
+                "connectionLogOptions.cloudwatchLogGroup",
+            )
             yield (
-                f"Client VPN endpoint {endpoint.name} logs to {group!r}, a log group this stack "
-                "does not declare: its encryption and retention cannot be shown",
+                f"Client VPN endpoint {endpoint.name} logs to {group!r}, a log group this "
+                "stack does not declare: its encryption and retention cannot be shown",
                 endpoint.urn,
             )
+
+    yield from _each(stack.of_type(CLIENT_VPN_ENDPOINT), judge)
 
 
 VPC_FLOW_LOGS = stack_policy(

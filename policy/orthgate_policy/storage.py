@@ -49,8 +49,28 @@ def _principal_is_everyone(principal: Any) -> bool:
     return isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))
 
 
+def _covers_objects(resources: Any) -> bool:
+    """The statement reaches every object (`arn:aws:s3:::b/*`), not the bucket alone."""
+    return any(str(r) == "*" or str(r).endswith("/*") for r in as_list(resources))
+
+
+def _only_insecure_transport(condition: Any) -> bool:
+    """The condition is `Bool aws:SecureTransport false` and nothing narrower: another
+    key (an account, a VPC) would leave plain HTTP open to everyone else. Condition keys
+    and operators are case-insensitive in IAM."""
+    if not isinstance(condition, Mapping) or len(condition) != 1:
+        return False
+    operator, tests = next(iter(condition.items()))
+    if str(operator).lower() != "bool" or not isinstance(tests, Mapping) or len(tests) != 1:
+        return False
+    key, value = next(iter(tests.items()))
+    values = {str(v).lower() for v in as_list(value)}
+    return str(key).lower() == "aws:securetransport" and values == {"false"}
+
+
 def denies_insecure_transport(document: Any) -> bool:
-    """Whether a policy document denies every S3 action over plain HTTP to everyone."""
+    """Whether a policy document denies every S3 action on every object to everyone
+    over plain HTTP."""
     if isinstance(document, str):
         try:
             document = json.loads(document)
@@ -61,11 +81,13 @@ def denies_insecure_transport(document: Any) -> bool:
     for statement in as_list(document.get("Statement")):
         if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
             continue
-        actions = {str(a) for a in as_list(statement.get("Action"))}
-        if not actions & {"s3:*", "*"} or not _principal_is_everyone(statement.get("Principal")):
-            continue
-        secure = dig(statement, "Condition.Bool", {}).get("aws:SecureTransport")
-        if str(secure).lower() == "false":
+        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
+        if (
+            actions & {"s3:*", "*"}
+            and _principal_is_everyone(statement.get("Principal"))
+            and _covers_objects(statement.get("Resource"))
+            and _only_insecure_transport(statement.get("Condition"))
+        ):
             return True
     return False
 

@@ -65,36 +65,58 @@ def known(value: Any, path: str) -> Any:
     return value
 
 
-def dig(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
-    """A nested value by dotted path (``metadataOptions.httpTokens``), or ``default``."""
+def dig(props: Any, path: str, default: Any = None) -> Any:
+    """A nested value by dotted path (``metadataOptions.httpTokens``), or ``default``.
+
+    An unknown object on the way (an Output of a whole dict) is not "absent": it raises
+    UnknownValueError. An unknown value at the end is returned for the caller to judge.
+    """
     value: Any = props
+    walked: list[str] = []
     for key in path.split("."):
+        if is_unknown(value):
+            raise UnknownValueError(value, walked or [path])
         if not isinstance(value, Mapping) or key not in value or value[key] is None:
             return default
         value = value[key]
+        walked.append(key)
     return value
 
 
-def as_list(value: Any) -> list:
-    """A list property: None is empty; an unknown list stays one unknown element."""
+def as_list(value: Any, path: str = "") -> list:
+    """A list property: None is empty, a single value is a list of one. An unknown list
+    (an Output of a whole list) raises UnknownValueError rather than read as empty."""
     if value is None:
         return []
+    if is_unknown(value):
+        raise UnknownValueError(value, [path or "list"])
     if isinstance(value, list):
         return value
     return [value]
 
 
+def items(value: Any, path: str) -> list:
+    """``as_list``, and no element may be unknown: for lists whose members are read."""
+    found = as_list(value, path)
+    for index, item in enumerate(found):
+        if is_unknown(item):
+            raise UnknownValueError(item, [f"{path}[{index}]"])
+    return found
+
+
 def is_true(value: Any) -> bool:
-    """True for true and "true" (launch templates carry booleans as strings)."""
+    """True for true, "true" and "1" (launch templates carry booleans as strings, and
+    Terraform reads "1" as true)."""
     if isinstance(value, str):
-        return value.strip().lower() == "true"
+        return value.strip().lower() in ("true", "1")
     return value is True
 
 
-def is_false(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "false"
-    return value is False
+def whole(value: Any) -> str:
+    """A protocol or number as text: 6.0 (the engine sends numbers as floats) is "6"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
 
 
 def number(value: Any, path: str) -> float | None:

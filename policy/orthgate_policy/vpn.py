@@ -8,8 +8,8 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from orthgate_policy.base import resource_policy
-from orthgate_policy.ranges import is_world, parse
-from orthgate_policy.values import as_list, dig, is_true, is_unknown, known
+from orthgate_policy.ranges import parse
+from orthgate_policy.values import as_list, dig, is_true, is_unknown, items, known, whole
 
 CLIENT_VPN_ENDPOINT = "aws:ec2clientvpn/endpoint:Endpoint"
 CLIENT_VPN_AUTHORIZATION = "aws:ec2clientvpn/authorizationRule:AuthorizationRule"
@@ -20,6 +20,7 @@ VPN_CONNECTION = "aws:ec2/vpnConnection:VpnConnection"
 # Diffie-Hellman group 2 (AWS Site-to-Site VPN User Guide, "Tunnel options for your
 # Site-to-Site VPN connection": https://docs.aws.amazon.com/vpn/latest/s2svpn/VPNTunnels.html).
 # The lists below are what remains once those are removed.
+WIDEST_CLIENT_VPN_PREFIX = 8
 MODERN = {
     "IkeVersions": {"ikev2"},
     "Phase1EncryptionAlgorithms": {"AES128", "AES256", "AES128-GCM-16", "AES256-GCM-16"},
@@ -36,14 +37,13 @@ MODERN = {
 def check_client_vpn_endpoint(
     resource_type: str, props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
-    options = props.get("authenticationOptions")
-    if not is_unknown(options):
-        kinds = [dig(o, "type") for o in as_list(options) if isinstance(o, Mapping)]
-        if not any(is_unknown(k) or k == "certificate-authentication" for k in kinds):
-            yield (
-                f"authentication is {kinds or 'not set'}: require certificate-authentication "
-                "(mutual TLS) so that a stolen password alone cannot connect"
-            )
+    options = items(props.get("authenticationOptions"), "authenticationOptions")
+    kinds = [dig(o, "type") for o in options if isinstance(o, Mapping)]
+    if not any(is_unknown(k) or k == "certificate-authentication" for k in kinds):
+        yield (
+            f"authentication is {kinds or 'not set'}: require certificate-authentication "
+            "(mutual TLS) so that a stolen password alone cannot connect"
+        )
     split = props.get("splitTunnel")
     if not (is_unknown(split) or is_true(split)):
         yield (
@@ -62,7 +62,8 @@ def check_client_vpn_reach(
         "targetNetworkCidr" if resource_type == CLIENT_VPN_AUTHORIZATION else "destinationCidrBlock"
     )
     cidr = known(props.get(key), key)
-    if cidr and is_world(parse(str(cidr))):
+    # /0 and anything as wide as a /7 (0.0.0.0/1 + 128.0.0.0/1 is the whole Internet).
+    if cidr and parse(str(cidr)).prefixlen < WIDEST_CLIENT_VPN_PREFIX:
         what = "authorizes" if resource_type == CLIENT_VPN_AUTHORIZATION else "routes"
         yield (
             f"the Client VPN {what} {cidr}: workstations would reach everything through the "
@@ -85,7 +86,7 @@ def check_vpn_connection(
             values = props.get(key)
             if is_unknown(values):
                 continue
-            offered = as_list(values)
+            offered = as_list(values, key)
             if any(is_unknown(v) for v in offered):
                 continue
             if not offered:
@@ -100,7 +101,9 @@ def check_vpn_connection(
 
 
 def _normal(value: Any) -> Any:
-    return int(value) if isinstance(value, float | int) else str(value)
+    """14.0 and "14" are group 14; algorithm names are compared as written by AWS."""
+    text = whole(value)
+    return int(text) if text.isdigit() else str(value).strip()
 
 
 def _sorted(values: Any) -> str:
@@ -119,8 +122,8 @@ CLIENT_VPN_HARDENED = resource_policy(
 
 CLIENT_VPN_NO_WORLD = resource_policy(
     "client-vpn-no-world-authorization",
-    "No Client VPN authorization rule or route to 0.0.0.0/0. From: orthgate README "
-    "(workstations reach Orthanc, nothing else), NIST 800-53 AC-4.",
+    "No Client VPN authorization rule or route to 0.0.0.0/0, nor to any range wider than "
+    "/8. From: orthgate README (workstations reach Orthanc, nothing else), NIST 800-53 AC-4.",
     {CLIENT_VPN_AUTHORIZATION, CLIENT_VPN_ROUTE},
     check_client_vpn_reach,
     remediation="Authorize and route only the subnets Orthanc and its resolver are in.",

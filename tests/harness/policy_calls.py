@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import (
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -16,7 +17,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.deserialize import deserialize_properties
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from orthgate_policy import POLICIES
 
@@ -38,8 +39,26 @@ def check(
     props: Mapping[str, Any],
     config: Mapping[str, Any] | None = None,
     stack_tags: Mapping[str, str] | None = None,
+    provider: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """The messages ``policy`` reports on one resource."""
+    """The messages ``policy`` reports on one resource (``provider``: the AWS provider's
+    properties, e.g. its defaultTags)."""
+    found, postponed = check_preview(policy, resource_type, props, config, stack_tags, provider)
+    if postponed is not None:
+        raise postponed
+    return found
+
+
+def check_preview(
+    policy: str,
+    resource_type: str,
+    props: Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+    stack_tags: Mapping[str, str] | None = None,
+    provider: Mapping[str, Any] | None = None,
+) -> tuple[list[str], UnknownValueError | None]:
+    """The messages reported, and the UnknownValueError that postponed the rest (the SDK
+    keeps the first and reports the second as "can't run during preview")."""
     chosen = BY_NAME[policy]
     assert isinstance(chosen, ResourceValidationPolicy)
     found: list[str] = []
@@ -49,12 +68,17 @@ def check(
         f"urn:pulumi:test::p::{resource_type}::r",
         "r",
         _options(),
-        None,
+        None
+        if provider is None
+        else PolicyProviderResource("pulumi:providers:aws", _props(provider), "urn:p", "aws"),
         dict(config or {}),
         dict(stack_tags or {}),
     )
-    chosen.validate(args, lambda message, urn=None: found.append(message))
-    return found
+    try:
+        chosen.validate(args, lambda message, urn=None: found.append(message))
+    except UnknownValueError as error:
+        return found, error
+    return found, None
 
 
 class StackBuilder:
