@@ -9,7 +9,7 @@ import json
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.harness.policy_calls import UNKNOWN, StackBuilder, check
+from tests.harness.policy_calls import UNKNOWN, StackBuilder, check, check_preview
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
@@ -689,7 +689,8 @@ def test_short_log_retention_in_production_is_advised_against():
 def test_an_unreadable_value_is_a_finding_not_a_crash():
     bad = ingress_rule(4242, "not-a-cidr")
     (found,) = check("dicom-ingress-restricted", INGRESS, bad)
-    assert found.startswith("could not be checked: ValueError") and "not-a-cidr" in found
+    assert found.startswith("could not be checked: ValueError")
+    assert "not-a-cidr" in found
     (found,) = check(
         "dicom-ingress-restricted",
         INGRESS,
@@ -702,3 +703,214 @@ def test_an_unreadable_value_is_a_finding_not_a_crash():
     stack.add("plain", "aws:lb/listener:Listener", {"port": "eighty"}, loadBalancerArn="lb")
     (found,) = stack.check("dicom-security-groups-on-dicom-endpoints")
     assert "could not be checked" in found
+
+
+# --- what a stranger's attack found ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [-1.0, "-1", "ALL", 6.0, "6", "TCP"])
+def test_protocols_in_every_spelling(protocol):
+    legacy = {"type": "ingress", "protocol": protocol, "fromPort": 4242.0, "toPort": 4242.0}
+    found = check("dicom-ingress-restricted", SG_RULE, {**legacy, "cidrBlocks": ["8.8.8.0/24"]})
+    assert len(found) == 1
+
+
+def test_embedded_ipv4_in_ipv6_is_judged_as_ipv4():
+    for cidr in ("::ffff:0:0/96", "64:ff9b::/96"):
+        assert (
+            "the whole Internet"
+            in check("dicom-ingress-restricted", INGRESS, ingress_rule(11112, cidr))[0]
+        )
+    mapped_private = ingress_rule(4242, "::ffff:10.0.0.0/104")
+    assert check("dicom-ingress-restricted", INGRESS, mapped_private) == []
+
+
+def test_a_known_violation_is_reported_even_when_another_rule_waits_for_update():
+    inline = {
+        "ingress": [
+            {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": [UNKNOWN]},
+            {"protocol": "tcp", "fromPort": 4242, "toPort": 4242, "cidrBlocks": ["0.0.0.0/0"]},
+        ]
+    }
+    found, postponed = check_preview("dicom-ingress-restricted", SG, inline)
+    assert len(found) == 1
+    assert postponed is None
+    inline["ingress"][0]["fromPort"] = inline["ingress"][0]["toPort"] = 104
+    found, postponed = check_preview("dicom-ingress-restricted", SG, inline)
+    assert len(found) == 1
+    assert postponed is not None
+    admin = {
+        "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": [UNKNOWN]}]
+    }
+    assert check("no-remote-admin-ingress", SG, admin)  # any source is refused: no need to wait
+
+
+@pytest.mark.parametrize(
+    ("policy", "resource_type", "props"),
+    [
+        ("ec2-imdsv2-required", LT, {**ENCRYPTED_LT, "metadataOptions": UNKNOWN}),
+        ("ebs-encrypted", LT, {**ENCRYPTED_LT, "blockDeviceMappings": UNKNOWN}),
+        ("ebs-encrypted", LT, {**ENCRYPTED_LT, "blockDeviceMappings": [UNKNOWN]}),
+        (
+            "ebs-encrypted",
+            LT,
+            {**ENCRYPTED_LT, "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": UNKNOWN}]},
+        ),
+        (
+            "site-to-site-vpn-hardened",
+            "aws:ec2/vpnConnection:VpnConnection",
+            _tunnels(tunnel1LogOptions=UNKNOWN),
+        ),
+        (
+            "client-vpn-endpoint-hardened",
+            ENDPOINT,
+            {**GOOD_ENDPOINT, "connectionLogOptions": UNKNOWN},
+        ),
+        (
+            "client-vpn-endpoint-hardened",
+            ENDPOINT,
+            {**GOOD_ENDPOINT, "authenticationOptions": [UNKNOWN]},
+        ),
+        (
+            "s3-versioning-enabled",
+            "aws:s3/bucketVersioning:BucketVersioning",
+            {"versioningConfiguration": UNKNOWN},
+        ),
+        ("default-security-group-closed", DEFAULT_SG, {"ingress": UNKNOWN, "egress": []}),
+    ],
+)
+def test_an_unknown_object_is_judged_at_update_not_taken_for_absent(policy, resource_type, props):
+    found, postponed = check_preview(policy, resource_type, props)
+    assert found == []
+    assert postponed is not None
+
+
+def test_more_host_shapes_are_checked():
+    launch_configuration = "aws:ec2/launchConfiguration:LaunchConfiguration"
+    weak = {"keyName": "ops", "metadataOptions": {"httpTokens": "optional"}, "rootBlockDevice": {}}
+    assert check("ec2-no-key-pair", launch_configuration, weak)
+    assert check("ec2-imdsv2-required", launch_configuration, weak)
+    assert check("ebs-encrypted", launch_configuration, weak)
+    assert check("ec2-no-key-pair", "aws:ec2/spotInstanceRequest:SpotInstanceRequest", weak)
+    (found,) = check("ec2-no-key-pair", LT, {**ENCRYPTED_LT, "keyName": UNKNOWN})
+    assert UNKNOWN not in found
+    assert "named at update" in found
+
+
+def test_aurora_instances_are_never_public():
+    instance = "aws:rds/clusterInstance:ClusterInstance"
+    assert check(
+        "rds-not-public", instance, {"engine": "aurora-postgresql", "publiclyAccessible": True}
+    )
+    assert check("rds-not-public", instance, {"engine": "aurora-postgresql"}) == []
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/1", "128.0.0.0/1", "8.0.0.0/5"])
+def test_client_vpn_refuses_halves_and_wide_blocks_of_the_internet(cidr):
+    rule = "aws:ec2clientvpn/authorizationRule:AuthorizationRule"
+    assert check("client-vpn-no-world-authorization", rule, {"targetNetworkCidr": cidr})
+
+
+def test_the_default_group_through_the_vpc_and_an_unmanaged_default_group():
+    stack = StackBuilder()
+    stack.add("vpc", "aws:ec2/vpc:Vpc", {"cidrBlock": "10.0.0.0/16"})
+    found = stack.check("default-security-group-no-added-rules")
+    assert "not managed" in found[0]
+    stack.add("default", DEFAULT_SG, {"vpcId": UNKNOWN, "ingress": [], "egress": []}, vpcId="vpc")
+    assert stack.check("default-security-group-no-added-rules") == []
+    # vpc.default_security_group_id: the rule depends on the VPC, not on a group.
+    stack.add(
+        "sneaky",
+        INGRESS,
+        ingress_rule(443, "10.0.0.0/8", securityGroupId=UNKNOWN),
+        securityGroupId="vpc",
+    )
+    assert "sneaky" in stack.check("default-security-group-no-added-rules")[0]
+
+
+def test_tls_only_policies_must_cover_objects_and_everyone():
+    policy = "aws:s3/bucketPolicy:BucketPolicy"
+    bucket_only = copy.deepcopy(TLS_POLICY)
+    bucket_only["Statement"][0]["Resource"] = "arn:aws:s3:::b"
+    assert check("s3-bucket-policy-tls-only", policy, {"policy": json.dumps(bucket_only)})
+    one_account = copy.deepcopy(TLS_POLICY)
+    one_account["Statement"][0]["Condition"]["StringEquals"] = {
+        "aws:PrincipalAccount": "111122223333"
+    }
+    assert check("s3-bucket-policy-tls-only", policy, {"policy": json.dumps(one_account)})
+    spelled = copy.deepcopy(TLS_POLICY)
+    spelled["Statement"][0]["Action"] = "S3:*"
+    spelled["Statement"][0]["Condition"] = {"Bool": {"aws:securetransport": ["false"]}}
+    spelled["Statement"][0]["Principal"] = {"AWS": "*"}
+    assert check("s3-bucket-policy-tls-only", policy, {"policy": json.dumps(spelled)}) == []
+
+
+def test_postgres_15_and_later_inherit_forced_tls():
+    stack = StackBuilder()
+    stack.add(
+        "params",
+        "aws:rds/parameterGroup:ParameterGroup",
+        {"family": "postgres16", "parameters": []},
+    )
+    stack.add("db", RDS, {**PRODUCTION_DB, "engineVersion": "16.4"}, parameterGroupName="params")
+    assert stack.check("rds-tls-forced") == []
+    named = StackBuilder()
+    named.add(
+        "db",
+        RDS,
+        {**PRODUCTION_DB, "engineVersion": "16", "parameterGroupName": "default.postgres16"},
+    )
+    assert named.check("rds-tls-forced") == []
+    aurora = StackBuilder()
+    aurora.add("cluster", "aws:rds/cluster:Cluster", {"engine": "aurora", "storageEncrypted": True})
+    assert aurora.check("rds-tls-forced")
+
+
+def test_ordinary_groups_and_tls_listeners_are_not_dicom_endpoint_findings():
+    policy = "dicom-security-groups-on-dicom-endpoints"
+    stack = StackBuilder()
+    stack.add(
+        "db-sg",
+        SG,
+        {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "securityGroups": ["sg-app"]}]},
+    )
+    stack.add(
+        "db", RDS, {**PRODUCTION_DB, "vpcSecurityGroupIds": [UNKNOWN]}, vpcSecurityGroupIds="db-sg"
+    )
+    stack.add("lb", "aws:lb/loadBalancer:LoadBalancer", {"internal": False})
+    stack.add(
+        "tls", "aws:lb/listener:Listener", {"port": 4242, "protocol": "TLS"}, loadBalancerArn="lb"
+    )
+    assert stack.check(policy) == []
+    stack.add(
+        "classic",
+        "aws:elb/loadBalancer:LoadBalancer",
+        {
+            "internal": False,
+            "listeners": [{"lbPort": 4242, "lbProtocol": "TCP", "instancePort": 4242}],
+        },
+    )
+    assert "classic load balancer classic" in stack.check(policy)[0]
+
+
+def test_production_from_provider_default_tags_and_untidy_values():
+    policy = "rds-production-backups-and-deletion-protection"
+    relaxed = {**PRODUCTION_DB, "backupRetentionPeriod": 1, "deletionProtection": False}
+    dev_provider = {"defaultTags": {"tags": {"environment": "dev"}}}
+    assert check(policy, RDS, relaxed, provider=dev_provider) == []
+    assert len(check(policy, RDS, {**relaxed, "tags": {"environment": "prod "}})) == 2
+    found, postponed = check_preview(policy, RDS, {**relaxed, "tags": {"environment": UNKNOWN}})
+    assert found == []
+    assert postponed is not None
+
+
+def test_a_mistyped_pack_setting_is_a_finding_not_a_silent_pass():
+    (found,) = check(
+        "dicom-ingress-restricted", INGRESS, ingress_rule(4242, "0.0.0.0/0"), {"dicomPorts": "4242"}
+    )
+    assert "must be a list of ports" in found
+
+
+def test_dh_groups_as_text_are_groups():
+    vpn = _tunnels(tunnel1Phase1DhGroupNumbers=["14", "19"])
+    assert check("site-to-site-vpn-hardened", "aws:ec2/vpnConnection:VpnConnection", vpn) == []
