@@ -8,16 +8,12 @@ production. Keys are the pack's policy names (tests check they exist in the pack
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
+from orthgate.components.address_ranges import RFC1918
 from orthgate.components.config.orthanc import ORTHANC_DICOM_PORT
 from orthgate.components.config.settings import Settings
 
-# RFC 1918: the pack treats these as private already.
-_RFC1918 = tuple(
-    ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
 DICOM_POLICIES = ("dicom-ingress-restricted", "dicom-security-groups-on-dicom-endpoints")
 ENVIRONMENT_POLICIES = (
     "rds-production-backups-and-deletion-protection",
@@ -30,10 +26,11 @@ DICOM_PORTS = sorted({104, 2762, 11112, ORTHANC_DICOM_PORT})
 
 def policy_pack_config(settings: Settings) -> dict[str, dict[str, Any]]:
     """{policy name: properties} for `pulumi preview --policy-pack-config FILE`."""
+    # The pack treats RFC 1918 as private already; it needs to hear of the others.
     routable = [
         str(c)
         for c in settings.network.private_path_cidrs
-        if not any(c.subnet_of(r) for r in _RFC1918)
+        if not any(c.subnet_of(r) for r in RFC1918)
     ]
     dicom: dict[str, Any] = {
         "dicomPorts": DICOM_PORTS,

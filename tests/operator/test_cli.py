@@ -214,3 +214,20 @@ def test_a_forced_bundle_names_the_files_it_left(tmp_path, outputs_file, capsys)
 def test_schema_and_reference_check_the_committed_files_without_the_cli(capsys):
     assert main(["schema", "--check"]) == 0
     assert main(["reference", "--check"]) == 0
+
+
+def test_policy_config_prints_the_packs_settings_for_a_stack(tmp_path, capsys):
+    assert main(["policy-config", "prod"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["dicom-ingress-restricted"]["dicomTlsPort"] == 11112
+    assert config["rds-production-backups-and-deletion-protection"] == {"production": True}
+    moved = tmp_path / "Pulumi.prod.yaml"
+    moved.write_text(
+        PROD.read_text().replace("placement: public", "placement: public\n    dicomTlsPort: 2762")
+    )
+    assert main(["policy-config", str(moved)]) == 0
+    assert json.loads(capsys.readouterr().out)["dicom-ingress-restricted"]["dicomTlsPort"] == 2762
+    broken = tmp_path / "Pulumi.dev.yaml"
+    broken.write_text(PROD.read_text().replace("natGateways: perAz", "natGateways: everywhere"))
+    assert main(["policy-config", str(broken)]) == 1
+    assert "orthgate:network.natGateways" in capsys.readouterr().err
